@@ -1,0 +1,90 @@
+//! Typed errors of the library. Each names the file, and the line or audio_id, where that is known.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    /// A malformed or invalid line/record of a text file (CSV, TSV, YAML, JSON).
+    #[error("{}:{line}: {msg}", path.display())]
+    Line { path: PathBuf, line: u64, msg: String },
+
+    /// A problem with one clip of a file.
+    #[error("{}: audio_id {audio_id:?}: {msg}", path.display())]
+    Item { path: PathBuf, audio_id: String, msg: String },
+
+    /// A problem with a file as a whole.
+    #[error("{}: {msg}", path.display())]
+    File { path: PathBuf, msg: String },
+
+    #[error("{}: missing column {column:?} (columns found: {found})", path.display())]
+    MissingColumn { path: PathBuf, column: String, found: String },
+
+    /// Several problems found in one pass over a file; all are listed.
+    #[error("{} problems in {}:\n{}", problems.len(), path.display(), Problems(problems))]
+    Many { path: PathBuf, problems: Vec<String> },
+
+    #[error("{}: parquet: {source}", path.display())]
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+
+    #[error("{context}: {source}")]
+    Polars { context: String, source: polars::error::PolarsError },
+
+    /// The same audio_id with different content in two inputs.
+    #[error("audio_id {audio_id:?} appears in {} and in {} with different content: {detail}", first.display(), second.display())]
+    Conflict { audio_id: String, first: PathBuf, second: PathBuf, detail: String },
+
+    /// Bad arguments or options.
+    #[error("{0}")]
+    Usage(String),
+}
+
+struct Problems<'a>(&'a [String]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 20;
+        for p in self.0.iter().take(SHOWN) {
+            writeln!(f, "  {p}")?;
+        }
+        if self.0.len() > SHOWN {
+            writeln!(f, "  … and {} more", self.0.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn line(path: impl AsRef<Path>, line: u64, msg: impl Into<String>) -> Self {
+        Error::Line { path: path.as_ref().to_path_buf(), line, msg: msg.into() }
+    }
+    pub fn item(path: impl AsRef<Path>, audio_id: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Item { path: path.as_ref().to_path_buf(), audio_id: audio_id.into(), msg: msg.into() }
+    }
+    pub fn file(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
+        Error::File { path: path.as_ref().to_path_buf(), msg: msg.into() }
+    }
+    pub fn parquet(path: impl AsRef<Path>, source: parquet::errors::ParquetError) -> Self {
+        Error::Parquet { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn polars(context: impl Into<String>, source: polars::error::PolarsError) -> Self {
+        Error::Polars { context: context.into(), source }
+    }
+}
+
+/// Turn a list of problems found in `path` into `Ok(())` or [`Error::Many`].
+pub fn check_problems(path: &Path, problems: Vec<String>) -> Result<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Many { path: path.to_path_buf(), problems })
+    }
+}

@@ -1,0 +1,22 @@
+//! clap-tools: language-based audio retrieval in Rust.
+//!
+//! The data toolkit turns audio-caption datasets (Clotho, AudioCaps, MACS, a caption JSON, or a folder
+//! of audio) into standard tables ([`schema`]): `scan`, `import`, `export`, `concat`, `split`, `inspect`.
+
+pub mod atomic;
+pub mod audio;
+pub mod concat;
+pub mod demo;
+pub mod error;
+pub mod inspect;
+pub mod manifest;
+pub mod schema;
+pub mod split;
+pub mod table;
+
+pub use error::{Error, Result};
+
+/// The compute backend this build selected (see `backends/`).
+pub fn backend_name() -> &'static str {
+    clap_tools_backends::backend_name()
+}

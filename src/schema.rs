@@ -1,0 +1,279 @@
+//! Every table clap-tools writes, declared once: column names, Arrow types and nullability.
+//!
+//! Readers and writers in the rest of the crate go through [`Table`] and the row types here
+//! ([`Caption`], [`Clip`], [`WaveformEntry`]); no other module spells a column name.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+/// One column of a table.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+    pub doc: &'static str,
+}
+
+/// The Arrow types clap-tools uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Utf8,
+    UInt16,
+    UInt32,
+    UInt64,
+    Int64,
+    Float64,
+    /// A list of UTF-8 strings (tags, keywords).
+    Utf8List,
+}
+
+impl Kind {
+    pub fn data_type(self) -> DataType {
+        match self {
+            Kind::Utf8 => DataType::Utf8,
+            Kind::UInt16 => DataType::UInt16,
+            Kind::UInt32 => DataType::UInt32,
+            Kind::UInt64 => DataType::UInt64,
+            Kind::Int64 => DataType::Int64,
+            Kind::Float64 => DataType::Float64,
+            Kind::Utf8List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        }
+    }
+}
+
+const fn col(name: &'static str, kind: Kind, nullable: bool, doc: &'static str) -> Column {
+    Column { name, kind, nullable, doc }
+}
+
+/// The kinds of table clap-tools reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// One row per caption.
+    Captions,
+    /// One row per audio file (from `scan`).
+    Clips,
+    /// One row per packed waveform (from `pack`).
+    Waveforms,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Captions => "captions",
+            Table::Clips => "clips",
+            Table::Waveforms => "waveforms",
+        }
+    }
+
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            Table::Captions => CAPTIONS,
+            Table::Clips => CLIPS,
+            Table::Waveforms => WAVEFORMS,
+        }
+    }
+
+    pub fn arrow_schema(self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns()
+            .iter()
+            .map(|c| Field::new(c.name, c.kind.data_type(), c.nullable))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    pub fn column(self, name: &str) -> Option<&'static Column> {
+        self.columns().iter().find(|c| c.name == name)
+    }
+
+    /// Guess a table's kind from its column names (used by `inspect` and `concat`).
+    pub fn detect<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Table> {
+        let names: Vec<&str> = names.into_iter().collect();
+        let has = |n: &str| names.contains(&n);
+        if has(cap::CAPTION) && has(cap::AUDIO_ID) {
+            Some(Table::Captions)
+        } else if has(wav::HDF5_PATH) && has(wav::AUDIO_ID) {
+            Some(Table::Waveforms)
+        } else if has(clip::FILE_NAME) && has(clip::AUDIO_ID) {
+            Some(Table::Clips)
+        } else {
+            None
+        }
+    }
+}
+
+/// Column names of the captions table.
+pub mod cap {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const CAPTION: &str = "caption";
+    pub const CAPTION_INDEX: &str = "caption_index";
+    pub const CAP_ID: &str = "cap_id";
+    pub const DATASET: &str = "dataset";
+    pub const SPLIT: &str = "split";
+    pub const FILE_NAME: &str = "file_name";
+    pub const AUDIO_PATH: &str = "audio_path";
+    pub const AUDIOCAP_ID: &str = "audiocap_id";
+    pub const YOUTUBE_ID: &str = "youtube_id";
+    pub const START_TIME: &str = "start_time";
+    pub const ANNOTATOR_ID: &str = "annotator_id";
+    pub const TAGS: &str = "tags";
+    pub const KEYWORDS: &str = "keywords";
+    pub const SOUND_ID: &str = "sound_id";
+    pub const SOUND_LINK: &str = "sound_link";
+    pub const START_END_SAMPLES: &str = "start_end_samples";
+    pub const MANUFACTURER: &str = "manufacturer";
+    pub const LICENSE: &str = "license";
+    pub const TOKENS: &str = "tokens";
+    pub const AUDIO_EXTRA: &str = "audio_extra";
+    pub const CAPTION_EXTRA: &str = "caption_extra";
+}
+
+/// Column names of the clips table.
+pub mod clip {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const FILE_NAME: &str = "file_name";
+    pub const FORMAT: &str = "format";
+    pub const SAMPLE_RATE: &str = "sample_rate";
+    pub const CHANNELS: &str = "channels";
+    pub const FRAMES: &str = "frames";
+    pub const DURATION: &str = "duration";
+    pub const BYTES: &str = "bytes";
+    pub const PROBE_ERROR: &str = "probe_error";
+}
+
+/// Column names of the waveform index.
+pub mod wav {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const HDF5_PATH: &str = "hdf5_path";
+    pub const SAMPLES: &str = "samples";
+    pub const SAMPLE_RATE: &str = "sample_rate";
+    pub const SOURCE_FILE: &str = "source_file";
+    pub const DURATION: &str = "duration";
+}
+
+use Kind::*;
+
+static CAPTIONS: &[Column] = &[
+    col(cap::AUDIO_ID, Utf8, false, "clip id; joins with the clips table and the waveform index"),
+    col(cap::CAPTION, Utf8, false, "the caption text, as the source wrote it"),
+    col(cap::CAPTION_INDEX, UInt32, false, "1-based position of the caption among its clip's captions"),
+    col(cap::CAP_ID, Utf8, true, "the reference caption JSON's cap_id"),
+    col(cap::DATASET, Utf8, false, "source dataset: clotho, audiocaps, macs, or a name given at import"),
+    col(cap::SPLIT, Utf8, true, "the source's split (development, validation, evaluation, train, val, test)"),
+    col(cap::FILE_NAME, Utf8, true, "audio file name as the source lists it"),
+    col(cap::AUDIO_PATH, Utf8, true, "absolute path of the audio file, when joined to an audio folder"),
+    col(cap::AUDIOCAP_ID, Int64, true, "AudioCaps audiocap_id"),
+    col(cap::YOUTUBE_ID, Utf8, true, "AudioCaps youtube_id"),
+    col(cap::START_TIME, Int64, true, "AudioCaps start_time (seconds into the YouTube video)"),
+    col(cap::ANNOTATOR_ID, Int64, true, "MACS annotator_id"),
+    col(cap::TAGS, Utf8List, true, "MACS tags of this annotation"),
+    col(cap::KEYWORDS, Utf8List, true, "Clotho keywords (metadata CSV)"),
+    col(cap::SOUND_ID, Utf8, true, "Clotho Freesound sound_id (metadata CSV)"),
+    col(cap::SOUND_LINK, Utf8, true, "Clotho sound_link (metadata CSV)"),
+    col(cap::START_END_SAMPLES, Utf8, true, "Clotho start_end_samples (metadata CSV)"),
+    col(cap::MANUFACTURER, Utf8, true, "Clotho manufacturer (metadata CSV)"),
+    col(cap::LICENSE, Utf8, true, "Clotho license (metadata CSV)"),
+    col(cap::TOKENS, Utf8, true, "the reference caption JSON's tokens"),
+    col(cap::AUDIO_EXTRA, Utf8, true, "JSON object of clip-level keys of a caption JSON that have no column"),
+    col(cap::CAPTION_EXTRA, Utf8, true, "JSON object of caption-level keys of a caption JSON that have no column"),
+];
+
+static CLIPS: &[Column] = &[
+    col(clip::AUDIO_ID, Utf8, false, "clip id (the file name, as the reference's wav.csv)"),
+    col(clip::FILE_NAME, Utf8, false, "absolute path of the audio file"),
+    col(clip::FORMAT, Utf8, true, "container format, from the file extension"),
+    col(clip::SAMPLE_RATE, UInt32, true, "sample rate in Hz, from the header"),
+    col(clip::CHANNELS, UInt16, true, "number of channels, from the header"),
+    col(clip::FRAMES, UInt64, true, "samples per channel, from the header when it says"),
+    col(clip::DURATION, Float64, true, "duration in seconds (frames / sample_rate)"),
+    col(clip::BYTES, UInt64, false, "file size in bytes"),
+    col(clip::PROBE_ERROR, Utf8, true, "why the header could not be read; null when it could"),
+];
+
+static WAVEFORMS: &[Column] = &[
+    col(wav::AUDIO_ID, Utf8, false, "clip id; the dataset name inside the HDF5 file (escaped, see shards)"),
+    col(wav::HDF5_PATH, Utf8, false, "absolute path of the HDF5 shard holding the waveform"),
+    col(wav::SAMPLES, UInt64, false, "number of samples of the mono waveform"),
+    col(wav::SAMPLE_RATE, UInt32, false, "sample rate in Hz"),
+    col(wav::SOURCE_FILE, Utf8, true, "the audio file it was decoded from"),
+    col(wav::DURATION, Float64, false, "duration in seconds"),
+];
+
+/// One caption: a row of the captions table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Caption {
+    pub audio_id: String,
+    pub caption: String,
+    pub caption_index: u32,
+    pub cap_id: Option<String>,
+    pub dataset: String,
+    pub split: Option<String>,
+    pub file_name: Option<String>,
+    pub audio_path: Option<String>,
+    pub audiocap_id: Option<i64>,
+    pub youtube_id: Option<String>,
+    pub start_time: Option<i64>,
+    pub annotator_id: Option<i64>,
+    pub tags: Option<Vec<String>>,
+    pub keywords: Option<Vec<String>>,
+    pub sound_id: Option<String>,
+    pub sound_link: Option<String>,
+    pub start_end_samples: Option<String>,
+    pub manufacturer: Option<String>,
+    pub license: Option<String>,
+    pub tokens: Option<String>,
+    pub audio_extra: Option<String>,
+    pub caption_extra: Option<String>,
+}
+
+/// One audio file: a row of the clips table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clip {
+    pub audio_id: String,
+    pub file_name: String,
+    pub format: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
+    pub frames: Option<u64>,
+    pub duration: Option<f64>,
+    pub bytes: u64,
+    pub probe_error: Option<String>,
+}
+
+/// One packed waveform: a row of the waveform index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WaveformEntry {
+    pub audio_id: String,
+    pub hdf5_path: String,
+    pub samples: u64,
+    pub sample_rate: u32,
+    pub source_file: Option<String>,
+    pub duration: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_unique_per_table() {
+        for t in [Table::Captions, Table::Clips, Table::Waveforms] {
+            let mut names: Vec<_> = t.columns().iter().map(|c| c.name).collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), n, "duplicate column in {}", t.name());
+        }
+    }
+
+    #[test]
+    fn detect_tells_tables_apart() {
+        let names = |t: Table| t.columns().iter().map(|c| c.name).collect::<Vec<_>>();
+        for t in [Table::Captions, Table::Clips, Table::Waveforms] {
+            assert_eq!(Table::detect(names(t)), Some(t));
+        }
+        assert_eq!(Table::detect(["audio_id", "something"]), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! `clap-tools import`: native dataset files → the standard captions table (or caption JSON).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap_tools::manifest::{self, audiocaps, caption_json, clotho, join::AudioSource, macs};
+use tracing::{info, warn};
+
+/// Turn a dataset's native caption files into the captions table (one row per caption).
+///
+/// The output is a captions table when it ends in .parquet, or the reference's caption JSON when it
+/// ends in .json. With --audio-dir or --wav-csv, each clip is joined to its audio file (column
+/// `audio_path`) and clips whose audio is missing are reported.
+#[derive(clap::Subcommand)]
+pub enum Source {
+    /// Clotho: clotho_captions_{split}.csv (file_name, caption_1..caption_5; UTF-8) and optionally
+    /// clotho_metadata_{split}.csv (keywords, sound_id, license…; ISO-8859-1 or UTF-8).
+    Clotho {
+        /// Caption CSVs; the split is taken from each name (clotho_captions_development.csv →
+        /// development) unless --split is given.
+        #[arg(required = true)]
+        captions: Vec<PathBuf>,
+        /// Metadata CSVs, joined by file_name (keywords, sound_id, sound_link, start_end_samples,
+        /// manufacturer, license).
+        #[arg(long)]
+        metadata: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// AudioCaps: train.csv / val.csv / test.csv (audiocap_id, youtube_id, start_time, caption).
+    Audiocaps {
+        /// AudioCaps CSVs; the split is each file's stem (train, val, test) unless --split is given.
+        #[arg(required = true)]
+        csvs: Vec<PathBuf>,
+        /// Audio file name, which is also the audio_id. Placeholders: {youtube_id}, {start_time},
+        /// {end_time} (start + 10), {audiocap_id}.
+        #[arg(long, default_value = audiocaps::DEFAULT_AUDIO_NAME)]
+        audio_name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// MACS: MACS.yaml (files: [{filename, annotations: [{annotator_id, sentence, tags}]}]).
+    Macs {
+        yaml: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The reference's caption JSON ({"audios": [{"audio_id", "captions": [{"caption", "cap_id"…}]}]}).
+    /// Keys without a column are kept (audio_extra / caption_extra), so a later export restores them.
+    Json {
+        json: PathBuf,
+        /// Dataset name for clips without a "dataset" key (default: the file's stem).
+        #[arg(long)]
+        dataset: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct Common {
+    /// Output: captions table (.parquet) or caption JSON (.json).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Split name for every row (overrides the one taken from file names).
+    #[arg(long)]
+    split: Option<String>,
+    /// Folder of the audio files (searched recursively, matched by file name).
+    #[arg(long, conflicts_with = "wav_csv")]
+    audio_dir: Option<PathBuf>,
+    /// A wav.csv from `clap-tools scan`, matched by audio_id.
+    #[arg(long)]
+    wav_csv: Option<PathBuf>,
+    /// Leave out clips whose audio is missing (default: keep them, with audio_path empty).
+    #[arg(long)]
+    drop_missing: bool,
+    /// Fail (and write nothing) if any clip's audio is missing.
+    #[arg(long, conflicts_with = "drop_missing")]
+    require_audio: bool,
+    /// Write the audio_ids of clips whose audio is missing to this file, one per line.
+    #[arg(long)]
+    missing_list: Option<PathBuf>,
+}
+
+pub fn run(source: Source) -> Result<()> {
+    let (rows, input, common) = match source {
+        Source::Clotho { captions, metadata, common } => {
+            let rows = clotho::import(&clotho::ClothoImport { captions: captions.clone(), metadata, split: common.split.clone() })?;
+            (rows, captions[0].clone(), common)
+        }
+        Source::Audiocaps { csvs, audio_name, common } => {
+            let rows = audiocaps::import(&audiocaps::AudioCapsImport { csvs: csvs.clone(), audio_name, split: common.split.clone() })?;
+            (rows, csvs[0].clone(), common)
+        }
+        Source::Macs { yaml, common } => {
+            let rows = macs::import(&macs::MacsImport { yaml: yaml.clone(), split: common.split.clone() })?;
+            (rows, yaml, common)
+        }
+        Source::Json { json, dataset, common } => {
+            let rows = caption_json::import(&json, &caption_json::JsonImport { dataset, split: common.split.clone() })?;
+            (rows, json, common)
+        }
+    };
+    let audio = match (&common.audio_dir, &common.wav_csv) {
+        (Some(d), _) => Some(AudioSource::Dir(d.clone())),
+        (_, Some(w)) => Some(AudioSource::WavCsv(w.clone())),
+        _ => None,
+    };
+    if audio.is_none() && (common.drop_missing || common.require_audio || common.missing_list.is_some()) {
+        anyhow::bail!("--drop-missing, --require-audio and --missing-list need --audio-dir or --wav-csv");
+    }
+    if common.require_audio {
+        let mut probe_rows = rows.clone();
+        let j = manifest::join::join(&mut probe_rows, audio.as_ref().expect("checked"))?;
+        if !j.missing.is_empty() {
+            anyhow::bail!(
+                "{}: {} of {} clips have no audio (--require-audio), e.g. {:?}",
+                input.display(),
+                j.missing.len(),
+                j.clips,
+                &j.missing[..j.missing.len().min(5)]
+            );
+        }
+    }
+    let report = manifest::finish_import(rows, audio.as_ref(), common.drop_missing, &input, &common.output)?;
+    if let Some(j) = &report.join {
+        if !j.missing.is_empty() {
+            warn!(
+                "{} of {} clips have no audio file{}, e.g. {:?}",
+                j.missing.len(),
+                j.clips,
+                if common.drop_missing { " and were left out" } else { "" },
+                &j.missing[..j.missing.len().min(5)]
+            );
+        }
+        if let Some(list) = &common.missing_list {
+            let mut text = j.missing.join("\n");
+            text.push('\n');
+            clap_tools::atomic::write_bytes(list, text.as_bytes())?;
+        }
+    }
+    info!("{} clips, {} captions → {}", report.clips, report.captions, common.output.display());
+    Ok(())
+}

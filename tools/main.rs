@@ -1,0 +1,84 @@
+//! The `clap-tools` command line: one module per subcommand, each thin over the library.
+
+mod cmd_concat;
+mod cmd_demo;
+mod cmd_export;
+mod cmd_import;
+mod cmd_inspect;
+mod cmd_scan;
+mod cmd_split;
+
+use clap::{Parser, Subcommand};
+
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nbackends: cpu (flex) always; cuda and wgpu with `--features cuda|wgpu`");
+
+/// Language-based audio retrieval: dataset tables, packed waveforms, CLAP training and evaluation.
+///
+/// Exit status: 0 success; 1 an error (a message names the file and line or audio_id; no output file
+/// is left half-written); 2 bad command-line usage.
+#[derive(Parser)]
+#[command(name = "clap-tools", version, long_version = LONG_VERSION, propagate_version = true)]
+struct Cli {
+    /// Print only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Scan(cmd_scan::Args),
+    #[command(subcommand)]
+    Import(cmd_import::Source),
+    #[command(subcommand)]
+    Export(cmd_export::Target),
+    Concat(cmd_concat::Args),
+    Split(cmd_split::Args),
+    Inspect(cmd_inspect::Args),
+    Demo(cmd_demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let level = if cli.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAP_TOOLS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Scan(a) => cmd_scan::run(a),
+        Command::Import(s) => cmd_import::run(s),
+        Command::Export(t) => cmd_export::run(t),
+        Command::Concat(a) => cmd_concat::run(a),
+        Command::Split(a) => cmd_split::run(a),
+        Command::Inspect(a) => cmd_inspect::run(a),
+        Command::Demo(a) => cmd_demo::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// A progress bar on stderr for `n` items (hidden when stderr is not a terminal).
+pub fn progress(n: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what} ({{per_sec}}, ETA {{eta}})"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Run `f` on a rayon pool of `jobs` threads (0: one per core).
+pub fn with_jobs<T: Send>(jobs: usize, f: impl FnOnce() -> T + Send) -> anyhow::Result<T> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    Ok(pool.install(f))
+}
