@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap_tools::demo;
 
-/// Run the toolkit end to end on a corpus it synthesises: tones, sweeps, noises, clicks and sequences
+/// Run the toolkit end to end on a synthesised corpus.
+///
+/// The corpus: tones, sweeps, noises, clicks and sequences
 /// of two, with templated captions, written as Clotho CSVs, an AudioCaps CSV and a MACS YAML; then
 /// scan → import → concat → export → split → inspect, and print a summary.
 #[derive(clap::Args)]

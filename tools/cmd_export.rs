@@ -9,8 +9,9 @@ use tracing::info;
 /// Write the standard tables in the reference's formats.
 #[derive(clap::Subcommand)]
 pub enum Target {
-    /// Captions table → the reference's caption JSON ({"audios": [{"audio_id", "captions": [...]}]}).
-    /// Every column is kept, so `import json` of the result gives back the same table.
+    /// Captions table → the reference's caption JSON.
+    ///
+    /// {"audios": [{"audio_id", "captions": [...]}]}, indented as the reference writes it. Every column is kept, so `import json` of the result gives back the same table.
     Json {
         /// Captions table (.parquet) or caption JSON.
         captions: PathBuf,

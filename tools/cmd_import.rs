@@ -6,15 +6,17 @@ use anyhow::Result;
 use clap_tools::manifest::{self, audiocaps, caption_json, clotho, join::AudioSource, macs};
 use tracing::{info, warn};
 
-/// Turn a dataset's native caption files into the captions table (one row per caption).
+/// Turn a dataset's native caption files into the captions table.
 ///
-/// The output is a captions table when it ends in .parquet, or the reference's caption JSON when it
+/// One row per caption. The output is a captions table when it ends in .parquet, or the reference's caption JSON when it
 /// ends in .json. With --audio-dir or --wav-csv, each clip is joined to its audio file (column
 /// `audio_path`) and clips whose audio is missing are reported.
 #[derive(clap::Subcommand)]
 pub enum Source {
-    /// Clotho: clotho_captions_{split}.csv (file_name, caption_1..caption_5; UTF-8) and optionally
-    /// clotho_metadata_{split}.csv (keywords, sound_id, license…; ISO-8859-1 or UTF-8).
+    /// Clotho: clotho_captions_{split}.csv, optionally with clotho_metadata_{split}.csv.
+    ///
+    /// Captions: file_name, caption_1..caption_5 (UTF-8). Metadata: keywords, sound_id, license…
+    /// (ISO-8859-1, as Clotho ships it, or UTF-8; told apart automatically).
     Clotho {
         /// Caption CSVs; the split is taken from each name (clotho_captions_development.csv →
         /// development) unless --split is given.
@@ -41,13 +43,16 @@ pub enum Source {
     },
     /// MACS: MACS.yaml (files: [{filename, annotations: [{annotator_id, sentence, tags}]}]).
     Macs {
+        /// The MACS.yaml file.
         yaml: PathBuf,
         #[command(flatten)]
         common: Common,
     },
-    /// The reference's caption JSON ({"audios": [{"audio_id", "captions": [{"caption", "cap_id"…}]}]}).
-    /// Keys without a column are kept (audio_extra / caption_extra), so a later export restores them.
+    /// The reference's caption JSON.
+    ///
+    /// {"audios": [{"audio_id", "captions": [{"caption", "cap_id"…}]}]}. Keys without a column are kept (audio_extra / caption_extra), so a later export restores them.
     Json {
+        /// The caption JSON file.
         json: PathBuf,
         /// Dataset name for clips without a "dataset" key (default: the file's stem).
         #[arg(long)]

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-/// Inspect captions tables (and clips tables): clips and captions per dataset and split, captions per
+/// Summarise captions tables (and clips tables): counts, lengths, vocabulary, coverage, duplicates.
+///
+/// Reports clips and captions per dataset and split, captions per
 /// clip, caption length in words (min/median/max and histogram), vocabulary size and top words,
 /// durations (from clips tables), captions without audio, audio without captions, and exact duplicate
 /// captions.

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap_tools::{manifest, split};
 use tracing::{info, warn};
 
-/// Split captions into training and validation sets by clip (all captions of a clip on one side).
+/// Split captions into training and validation sets by clip.
 ///
-/// The same input, size and seed give the same split on every machine (the shuffle is SplitMix64 +
+/// All captions of a clip land on one side. The same input, size and seed give the same split on every machine (the shuffle is SplitMix64 +
 /// Fisher–Yates over the sorted audio_ids, independent of row order). Outputs keep the input's format
 /// (.parquet or .json) unless named otherwise.
 #[derive(clap::Args)]
