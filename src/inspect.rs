@@ -1,7 +1,7 @@
 //! Dataset inspection with polars: counts per source and split, captions per clip, caption lengths,
 //! vocabulary, durations, captions without audio, audio without captions, duplicate captions.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -435,10 +435,4 @@ fn examples(ids: &[String]) -> String {
     } else {
         format!(", e.g. {}", ids.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "))
     }
-}
-
-/// Convenience for tests and the demo: inspect and render.
-pub fn inspect_to_string(inputs: &[&Path]) -> Result<String> {
-    let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
-    Ok(render(&inspect(&inputs, 10)?))
 }
