@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build needs (-sys crates find C libraries through pkg-config).
-APT_PACKAGES=(pkg-config)
+# Debian packages the build needs: libhdf5 for the HDF5 shards (found through pkg-config).
+APT_PACKAGES=(pkg-config libhdf5-dev)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

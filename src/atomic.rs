@@ -26,6 +26,12 @@ pub fn write_file<T>(path: &Path, write: impl FnOnce(&mut BufWriter<&mut File>) 
         w.flush().map_err(|e| Error::io(path, e))?;
         value
     };
+    // Temporary files are private (0600); the result gets the usual permissions of a new file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(value)

@@ -1,7 +1,8 @@
 //! clap-tools: language-based audio retrieval in Rust.
 //!
 //! The data toolkit turns audio-caption datasets (Clotho, AudioCaps, MACS, a caption JSON, or a folder
-//! of audio) into standard tables ([`schema`]): `scan`, `import`, `export`, `concat`, `split`, `inspect`.
+//! of audio) into standard tables ([`schema`]): `scan`, `import`, `export`, `concat`, `split`, `inspect`;
+//! [`pack`] decodes and resamples the audio into HDF5 shards ([`shards`]) in the reference's layout.
 
 pub mod atomic;
 pub mod audio;
@@ -10,7 +11,10 @@ pub mod demo;
 pub mod error;
 pub mod inspect;
 pub mod manifest;
+pub mod npy;
+pub mod pack;
 pub mod schema;
+pub mod shards;
 pub mod split;
 pub mod table;
 

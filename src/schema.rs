@@ -153,6 +153,13 @@ pub mod wav {
     pub const DURATION: &str = "duration";
 }
 
+/// Column names of the failures table that `pack` writes beside its output (tab-separated).
+pub mod fail {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const FILE: &str = "file";
+    pub const REASON: &str = "reason";
+}
+
 use Kind::*;
 
 static CAPTIONS: &[Column] = &[

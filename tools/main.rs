@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_export;
 mod cmd_import;
 mod cmd_inspect;
+mod cmd_pack;
 mod cmd_scan;
 mod cmd_split;
 
@@ -36,6 +37,7 @@ enum Command {
     Concat(cmd_concat::Args),
     Split(cmd_split::Args),
     Inspect(cmd_inspect::Args),
+    Pack(cmd_pack::Args),
     Demo(cmd_demo::Args),
 }
 
@@ -58,6 +60,7 @@ fn main() {
         Command::Concat(a) => cmd_concat::run(a),
         Command::Split(a) => cmd_split::run(a),
         Command::Inspect(a) => cmd_inspect::run(a),
+        Command::Pack(a) => cmd_pack::run(a),
         Command::Demo(a) => cmd_demo::run(a),
     };
     if let Err(e) = result {

@@ -1,0 +1,104 @@
+//! Writing one HDF5 shard under a temporary name, renamed into place when it is closed.
+
+use std::path::{Path, PathBuf};
+
+use half::f16;
+
+use crate::error::{Error, Result};
+
+/// How samples are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SampleType {
+    /// IEEE half precision, as the reference stores waveforms.
+    #[default]
+    F16,
+    F32,
+    /// 16-bit PCM (samples × 32767, clipped).
+    I16,
+}
+
+impl SampleType {
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleType::F16 => "f16",
+            SampleType::F32 => "f32",
+            SampleType::I16 => "i16",
+        }
+    }
+}
+
+/// An HDF5 file being written. It exists under a hidden temporary name until [`ShardWriter::finish`];
+/// dropping an unfinished writer removes it.
+pub struct ShardWriter {
+    file: Option<hdf5::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    dtype: SampleType,
+    count: usize,
+}
+
+fn h5err(path: &Path, what: &str, e: hdf5::Error) -> Error {
+    Error::file(path, format!("HDF5 {what}: {e}"))
+}
+
+impl ShardWriter {
+    /// Start writing `path` (through a temporary file beside it).
+    pub fn create(path: &Path, dtype: SampleType) -> Result<Self> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.partial"));
+        let file = hdf5::File::create(&tmp).map_err(|e| h5err(&tmp, "create", e))?;
+        Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf(), dtype, count: 0 })
+    }
+
+    /// Add one waveform as a root dataset named after `audio_id` (escaped, see [`super::dataset_name`]).
+    pub fn add(&mut self, audio_id: &str, samples: &[f32]) -> Result<()> {
+        let file = self.file.as_ref().expect("open until finish");
+        let name = super::dataset_name(audio_id);
+        if file.link_exists(&name) {
+            return Err(Error::item(&self.path, audio_id, "already in this shard"));
+        }
+        let r = match self.dtype {
+            SampleType::F16 => {
+                let v: Vec<f16> = samples.iter().map(|&x| f16::from_f32(x)).collect();
+                file.new_dataset_builder().with_data(&v[..]).create(name.as_str()).map(|_| ())
+            }
+            SampleType::F32 => file.new_dataset_builder().with_data(samples).create(name.as_str()).map(|_| ()),
+            SampleType::I16 => {
+                let v: Vec<i16> = samples.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect();
+                file.new_dataset_builder().with_data(&v[..]).create(name.as_str()).map(|_| ())
+            }
+        };
+        r.map_err(|e| Error::item(&self.path, audio_id, format!("HDF5 write: {e}")))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Close the file, flush it to disk and rename it to its final name.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let file = self.file.take().expect("open until finish");
+        file.flush().map_err(|e| h5err(&self.tmp, "flush", e))?;
+        file.close().map_err(|e| h5err(&self.tmp, "close", e))?;
+        std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
