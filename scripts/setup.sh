@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set-up shared by scripts/demo.sh, scripts/test.sh and .ci/run: system packages and, with
-# `--python`, the Python venv (.venv) the notebook tests use. Safe to run again: it installs only
+# `--python`, the Python venv (.venv) the tests use (notebook, h5py interop). Safe to run again: it installs only
 # what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,10 +30,10 @@ if [ "${1:-}" = "--python" ]; then
     fi
     # Reinstall only when the requirements changed.
     stamp=.venv/.requirements.sha256
-    want=$(sha256sum notebooks/requirements.txt | cut -d' ' -f1)
+    want=$(cat tests/requirements.txt notebooks/requirements.txt | sha256sum | cut -d' ' -f1)
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -r notebooks/requirements.txt
+        .venv/bin/python -m pip install -q -r tests/requirements.txt
         echo "$want" > "$stamp"
     fi
 fi

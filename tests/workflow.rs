@@ -3,24 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
-
-/// The Python of the notebook venv: $CLAP_TOOLS_PYTHON, or .venv/bin/python (scripts/test.sh makes it).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLAP_TOOLS_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the notebook test needs the Python venv: run `bash scripts/test.sh` (or `bash scripts/setup.sh --python`), \
-         or set CLAP_TOOLS_PYTHON to a Python with notebooks/requirements.txt installed"
-    );
-    venv
-}
 
 fn run_notebook(captions: &[&Path], clips: &[&Path], plots: &Path, out: &Path) -> std::process::Output {
     let join = |ps: &[&Path]| std::env::join_paths(ps).unwrap();

@@ -4,6 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The Python of the test venv: $CLAP_TOOLS_PYTHON, or .venv/bin/python (scripts/test.sh makes it).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("CLAP_TOOLS_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "this test needs the Python venv: run `bash scripts/test.sh` (or `bash scripts/setup.sh --python`), \
+         or set CLAP_TOOLS_PYTHON to a Python with tests/requirements.txt installed"
+    );
+    venv
+}
+
 /// Run `clap-tools` with `args`; returns (status ok, stdout, stderr).
 pub fn run(args: &[&str]) -> (bool, String, String) {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
@@ -162,4 +176,115 @@ pub fn assert_absent(path: &Path) {
             assert!(!n.contains(&name), "left behind: {n}");
         }
     }
+}
+
+/// Sample encodings of a hand-written WAV file.
+#[derive(Clone, Copy, Debug)]
+pub enum WavSample {
+    U8,
+    I16,
+    I24,
+    I32,
+    F32,
+    F64,
+}
+
+/// Write a WAV file by hand (any encoding, optionally with a WAVE_FORMAT_EXTENSIBLE header) from
+/// interleaved samples in [-1, 1]. Returns what a decoder should give per sample after quantisation.
+pub fn write_wav_raw(path: &Path, sr: u32, channels: u16, kind: WavSample, extensible: bool, samples: &[f64]) -> Vec<f32> {
+    let (bits, float) = match kind {
+        WavSample::U8 => (8u16, false),
+        WavSample::I16 => (16, false),
+        WavSample::I24 => (24, false),
+        WavSample::I32 => (32, false),
+        WavSample::F32 => (32, true),
+        WavSample::F64 => (64, true),
+    };
+    let mut data = Vec::new();
+    let mut expect = Vec::new();
+    for &x in samples {
+        match kind {
+            WavSample::U8 => {
+                let q = ((x * 128.0).round().clamp(-128.0, 127.0) as i32 + 128) as u8;
+                data.push(q);
+                expect.push((q as f32 - 128.0) / 128.0);
+            }
+            WavSample::I16 => {
+                let q = (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+                data.extend(q.to_le_bytes());
+                expect.push(q as f32 / 32768.0);
+            }
+            WavSample::I24 => {
+                let q = (x * 8388608.0).round().clamp(-8388608.0, 8388607.0) as i32;
+                data.extend(&q.to_le_bytes()[..3]);
+                expect.push(q as f32 / 8388608.0);
+            }
+            WavSample::I32 => {
+                let q = (x * 2147483648.0).round().clamp(-2147483648.0, 2147483647.0) as i32;
+                data.extend(q.to_le_bytes());
+                expect.push((q as f64 / 2147483648.0) as f32);
+            }
+            WavSample::F32 => {
+                data.extend((x as f32).to_le_bytes());
+                expect.push(x as f32);
+            }
+            WavSample::F64 => {
+                data.extend(x.to_le_bytes());
+                expect.push(x as f32);
+            }
+        }
+    }
+    let tag: u16 = if float { 3 } else { 1 };
+    let block = channels * bits / 8;
+    let mut fmt = Vec::new();
+    fmt.extend((if extensible { 0xFFFEu16 } else { tag }).to_le_bytes());
+    fmt.extend(channels.to_le_bytes());
+    fmt.extend(sr.to_le_bytes());
+    fmt.extend((sr * block as u32).to_le_bytes());
+    fmt.extend(block.to_le_bytes());
+    fmt.extend(bits.to_le_bytes());
+    if extensible {
+        fmt.extend(22u16.to_le_bytes());
+        fmt.extend(bits.to_le_bytes()); // valid bits
+        let mask: u32 = if channels == 1 { 0x4 } else { (1 << channels) - 1 };
+        fmt.extend(mask.to_le_bytes());
+        // KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT: {tag}-0000-0010-8000-00aa00389b71
+        fmt.extend((tag as u32).to_le_bytes());
+        fmt.extend([0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71]);
+    }
+    let mut file = Vec::new();
+    file.extend(b"RIFF");
+    file.extend((4 + 8 + fmt.len() as u32 + 8 + data.len() as u32).to_le_bytes());
+    file.extend(b"WAVEfmt ");
+    file.extend((fmt.len() as u32).to_le_bytes());
+    file.extend(&fmt);
+    file.extend(b"data");
+    file.extend((data.len() as u32).to_le_bytes());
+    file.extend(&data);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, file).unwrap();
+    expect
+}
+
+/// Mono mean of interleaved samples.
+pub fn downmix(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect()
+}
+
+/// A deterministic test signal: two tones and a little noise, interleaved over `channels`.
+pub fn test_signal(frames: usize, channels: usize, sr: u32) -> Vec<f64> {
+    let mut state = 0x1234_5678u64;
+    let mut out = Vec::with_capacity(frames * channels);
+    for i in 0..frames {
+        for c in 0..channels {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.02;
+            let t = i as f64 / sr as f64;
+            let v = 0.4 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() * if c == 0 { 1.0 } else { 0.5 }
+                + 0.2 * (2.0 * std::f64::consts::PI * 1700.0 * t).cos()
+                + noise;
+            out.push(v);
+        }
+    }
+    out
 }
