@@ -399,6 +399,8 @@ pub struct DemoOptions {
     pub corpus: CorpusOptions,
     /// Fraction of clips held out for validation.
     pub val_fraction: f64,
+    /// Sample rate of the packed waveforms.
+    pub pack_rate: u32,
 }
 
 /// What the demo produced.
@@ -413,10 +415,11 @@ pub struct DemoOutputs {
     pub val: PathBuf,
     pub split: (usize, usize),
     pub report: crate::inspect::Report,
+    pub packed: crate::pack::PackSummary,
 }
 
 /// The demo's data steps: synthesise → scan → import (three native formats) → concat → export →
-/// split → inspect. `log` receives one line per step.
+/// split → inspect → pack. `log` receives one line per step.
 pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs> {
     use crate::manifest::{self, audiocaps, clotho, join::AudioSource, macs, scan};
     let out = &opts.out;
@@ -499,6 +502,21 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     log(&format!("split: {} train clips, {} validation clips", s.train_clips, s.val_clips));
 
     let report = crate::inspect::inspect(&[captions.clone(), clips_table.clone()], 10)?;
+
+    let pack_opts = crate::pack::PackOptions {
+        input: wav_csv.clone(),
+        out: out.join("packed"),
+        sample_rate: Some(opts.pack_rate),
+        part_size: 1000,
+        jobs: 0,
+        dtype: crate::shards::SampleType::F16,
+        shard: None,
+    };
+    let packed = crate::pack::pack(&pack_opts, &indicatif::ProgressBar::hidden())?;
+    if packed.outcome != crate::pack::Outcome::Complete {
+        return Err(Error::file(&packed.failures_csv, format!("{} demo clips failed to pack", packed.failures.len())));
+    }
+    log(&format!("pack: {} clips at {} Hz → {}", packed.packed, opts.pack_rate, packed.index_csv.display()));
     Ok(DemoOutputs {
         corpus,
         wav_csv,
@@ -509,5 +527,6 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
         val,
         split: (s.train_clips, s.val_clips),
         report,
+        packed,
     })
 }

@@ -127,7 +127,8 @@ fn read_input(path: &Path) -> Result<(Vec<Item>, Vec<Failure>)> {
             continue;
         }
         seen.insert(audio_id.clone(), at);
-        items.push(Item { audio_id, file: base.join(file) });
+        let file = base.join(file);
+        items.push(Item { audio_id, file: std::path::absolute(&file).unwrap_or(file) });
     }
     Ok((items, failures))
 }

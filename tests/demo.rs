@@ -24,6 +24,12 @@ fn demo_runs_the_data_path() {
     assert_eq!(json.len(), captions.len());
     let val = clap_tools::table::read_captions(&t.join("captions_val.parquet")).unwrap();
     assert_eq!(val.iter().map(|r| &r.audio_id).collect::<std::collections::HashSet<_>>().len(), 8);
+    // The packed waveforms: every clip, at 32 kHz, readable by audio_id.
+    let reader = clap_tools::shards::WaveformReader::from_index(&out.join("packed/waveform.csv")).unwrap();
+    for c in &clips {
+        let n = reader.len(&c.audio_id).unwrap() as f64;
+        assert!((n / 32000.0 - c.duration.unwrap()).abs() < 1e-3, "{}", c.audio_id);
+    }
     // An existing folder needs --force.
     let err = fails(&["demo", "--out", s(&out), "--clips", "40"]);
     assert!(err.contains("--force"), "{err}");

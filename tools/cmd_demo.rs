@@ -9,7 +9,7 @@ use clap_tools::demo;
 ///
 /// The corpus: tones, sweeps, noises, clicks and sequences
 /// of two, with templated captions, written as Clotho CSVs, an AudioCaps CSV and a MACS YAML; then
-/// scan → import → concat → export → split → inspect, and print a summary.
+/// scan → import → concat → export → split → inspect → pack (32 kHz HDF5 shards), and print a summary.
 #[derive(clap::Args)]
 pub struct Args {
     /// Working folder (audio, native files and tables are written here).
@@ -40,6 +40,7 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out.clone(),
         corpus: demo::CorpusOptions { clips: a.clips, seed: a.seed, ..Default::default() },
         val_fraction: 0.2,
+        pack_rate: 32000,
     };
     let outputs = demo::run(&opts, &mut |line| eprintln!("• {line}"))?;
     println!("{}", clap_tools::inspect::render(&outputs.report));
@@ -49,5 +50,6 @@ pub fn run(a: Args) -> Result<()> {
     println!("  clips     {}", outputs.clips_table.display());
     println!("  wav.csv   {}", outputs.wav_csv.display());
     println!("  train/val {} / {} ({} / {} clips)", outputs.train.display(), outputs.val.display(), outputs.split.0, outputs.split.1);
+    println!("  packed    {} ({} clips)", outputs.packed.index_csv.display(), outputs.packed.packed);
     Ok(())
 }
