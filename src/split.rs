@@ -71,7 +71,7 @@ pub fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
 pub fn read_id_list(path: &Path) -> Result<HashSet<String>> {
     match extension(path).as_str() {
         "parquet" | "json" => Ok(manifest::read_captions(path)?.into_iter().map(|c| c.audio_id).collect()),
-        "csv" | "tsv" => Ok(Tsv::read(path)?.pairs(path, "audio_id", "audio_id")?.into_iter().map(|p| p.0).collect()),
+        "csv" | "tsv" => Ok(Tsv::read(path)?.audio_ids().map(String::from).collect()),
         _ => {
             let text = manifest::text::read_utf8(path)?;
             Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())

@@ -40,6 +40,12 @@ impl Tsv {
         self.header.iter().position(|h| h == name)
     }
 
+    /// The audio_ids, in file order.
+    pub fn audio_ids(&self) -> impl Iterator<Item = &str> {
+        let id = self.column("audio_id").expect("checked by Tsv::read");
+        self.rows.iter().map(move |(_, r)| r[id].as_str())
+    }
+
     /// The values of two columns per row, e.g. (`audio_id`, `file_name`).
     pub fn pairs(&self, path: &Path, key: &str, value: &str) -> Result<Vec<(String, String)>> {
         let missing = |c: &str| Error::MissingColumn {
