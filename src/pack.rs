@@ -202,7 +202,7 @@ fn pack_shard(
     pool: &rayon::ThreadPool,
     progress: &ProgressBar,
 ) -> Result<(Vec<WaveformEntry>, Vec<Failure>)> {
-    let mut writer = ShardWriter::create(h5_path, opts.dtype)?;
+    let mut writer = ShardWriter::create(h5_path)?;
     let hdf5_path = std::path::absolute(h5_path).map_err(|e| Error::io(h5_path, e))?.to_string_lossy().into_owned();
     let stop = AtomicBool::new(false);
     // Bounded: at most `capacity` decoded clips wait for the writer, so memory stays flat.
@@ -218,7 +218,8 @@ fn pack_shard(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let decoded = decode_mono(&item.file, opts.sample_rate);
+                    let decoded = decode_mono(&item.file, opts.sample_rate)
+                        .map(|d| (d.sample_rate, opts.dtype.encode(d.samples)));
                     let _ = tx.send((i, decoded));
                 });
             })
@@ -231,20 +232,20 @@ fn pack_shard(
                 continue;
             }
             match decoded {
-                Ok(d) if d.samples.is_empty() => failures.push((
+                Ok((_, samples)) if samples.is_empty() => failures.push((
                     i,
                     Failure { audio_id: item.audio_id.clone(), file, reason: "too short: no samples at the target rate".into() },
                 )),
-                Ok(d) => match writer.add(&item.audio_id, &d.samples) {
+                Ok((sample_rate, samples)) => match writer.add(&item.audio_id, &samples) {
                     Ok(()) => entries.push((
                         i,
                         WaveformEntry {
                             audio_id: item.audio_id.clone(),
                             hdf5_path: hdf5_path.clone(),
-                            samples: d.samples.len() as u64,
-                            sample_rate: d.sample_rate,
+                            samples: samples.len() as u64,
+                            sample_rate,
                             source_file: Some(file),
-                            duration: d.samples.len() as f64 / d.sample_rate as f64,
+                            duration: samples.len() as f64 / sample_rate as f64,
                         },
                     )),
                     Err(e) => {

@@ -12,7 +12,7 @@ pub mod reader;
 pub mod writer;
 
 pub use reader::{read_index, WaveformReader};
-pub use writer::{SampleType, ShardWriter};
+pub use writer::{Encoded, SampleType, ShardWriter};
 
 /// The HDF5 dataset name for an audio_id.
 pub fn dataset_name(audio_id: &str) -> String {

@@ -25,6 +25,37 @@ impl SampleType {
             SampleType::I16 => "i16",
         }
     }
+
+    /// Convert samples to this type (done by the decoding threads, so the writer only writes).
+    pub fn encode(self, samples: Vec<f32>) -> Encoded {
+        match self {
+            SampleType::F16 => Encoded::F16(samples.iter().map(|&x| f16::from_f32(x)).collect()),
+            SampleType::F32 => Encoded::F32(samples),
+            SampleType::I16 => Encoded::I16(samples.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect()),
+        }
+    }
+}
+
+/// Samples in their stored type.
+#[derive(Debug, Clone)]
+pub enum Encoded {
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+    I16(Vec<i16>),
+}
+
+impl Encoded {
+    pub fn len(&self) -> usize {
+        match self {
+            Encoded::F16(v) => v.len(),
+            Encoded::F32(v) => v.len(),
+            Encoded::I16(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An HDF5 file being written. It exists under a hidden temporary name until [`ShardWriter::finish`];
@@ -33,7 +64,6 @@ pub struct ShardWriter {
     file: Option<hdf5::File>,
     tmp: PathBuf,
     path: PathBuf,
-    dtype: SampleType,
     count: usize,
 }
 
@@ -43,33 +73,29 @@ fn h5err(path: &Path, what: &str, e: hdf5::Error) -> Error {
 
 impl ShardWriter {
     /// Start writing `path` (through a temporary file beside it).
-    pub fn create(path: &Path, dtype: SampleType) -> Result<Self> {
+    pub fn create(path: &Path) -> Result<Self> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.partial"));
         let file = hdf5::File::create(&tmp).map_err(|e| h5err(&tmp, "create", e))?;
-        Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf(), dtype, count: 0 })
+        Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf(), count: 0 })
     }
 
     /// Add one waveform as a root dataset named after `audio_id` (escaped, see [`super::dataset_name`]).
-    pub fn add(&mut self, audio_id: &str, samples: &[f32]) -> Result<()> {
+    pub fn add(&mut self, audio_id: &str, samples: &Encoded) -> Result<()> {
         let file = self.file.as_ref().expect("open until finish");
         let name = super::dataset_name(audio_id);
         if file.link_exists(&name) {
             return Err(Error::item(&self.path, audio_id, "already in this shard"));
         }
-        let r = match self.dtype {
-            SampleType::F16 => {
-                let v: Vec<f16> = samples.iter().map(|&x| f16::from_f32(x)).collect();
-                file.new_dataset_builder().with_data(&v[..]).create(name.as_str()).map(|_| ())
-            }
-            SampleType::F32 => file.new_dataset_builder().with_data(samples).create(name.as_str()).map(|_| ()),
-            SampleType::I16 => {
-                let v: Vec<i16> = samples.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect();
-                file.new_dataset_builder().with_data(&v[..]).create(name.as_str()).map(|_| ())
-            }
-        };
+        let builder = file.new_dataset_builder();
+        let r = match samples {
+            Encoded::F16(v) => builder.with_data(&v[..]).create(name.as_str()),
+            Encoded::F32(v) => builder.with_data(&v[..]).create(name.as_str()),
+            Encoded::I16(v) => builder.with_data(&v[..]).create(name.as_str()),
+        }
+        .map(|_| ());
         r.map_err(|e| Error::item(&self.path, audio_id, format!("HDF5 write: {e}")))?;
         self.count += 1;
         Ok(())
