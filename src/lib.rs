@@ -9,6 +9,7 @@ pub mod audio;
 pub mod concat;
 pub mod demo;
 pub mod error;
+pub mod eval;
 pub mod inspect;
 pub mod manifest;
 pub mod npy;

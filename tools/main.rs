@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_export;
 mod cmd_import;
 mod cmd_inspect;
+mod cmd_metrics;
 mod cmd_pack;
 mod cmd_scan;
 mod cmd_split;
@@ -39,6 +40,7 @@ enum Command {
     Inspect(cmd_inspect::Args),
     Pack(cmd_pack::Args),
     Demo(cmd_demo::Args),
+    Metrics(cmd_metrics::Args),
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn main() {
         Command::Inspect(a) => cmd_inspect::run(a),
         Command::Pack(a) => cmd_pack::run(a),
         Command::Demo(a) => cmd_demo::run(a),
+        Command::Metrics(a) => cmd_metrics::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,0 +1,55 @@
+//! `clap-tools metrics`: retrieval metrics of any text × audio similarity matrix.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap_tools::{eval, npy};
+use tracing::info;
+
+/// Score a text × audio similarity matrix: t2a and a2t R@1/5/10/50, MedR, MeanR, geometric mean of
+/// R1-R5-R10, and the DCASE mAP@10.
+///
+/// SIMS is a float32 .npy of shape (captions, clips): row i, column j is the score of caption i against
+/// clip j, higher is better, and the captions of clip j are rows j·k … j·k+k−1 (k captions per clip), as
+/// the reference (wsntxxn/DCASE2022T6_CLAP) orders them. Ranks follow the reference's metric code: tied
+/// scores take the average rank; a2t counts each clip's best-ranked caption; R@k in percent; MedR and
+/// MeanR 1-based. mAP@10 (DCASE 2022 Task 6B) is the mean over captions of 1/rank for t2a ranks ≤ 10.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Similarity matrix: float32 .npy, captions × clips, rows grouped by clip.
+    #[arg(long)]
+    sims: PathBuf,
+    /// Captions per clip (default: rows / columns).
+    #[arg(long)]
+    captions_per_clip: Option<usize>,
+    /// Print the metrics as JSON (keys as the reference names them: R1, R5, R10, R50, MedR, MeanR,
+    /// geometric_mean_R1-R5-R10; and mAP@10).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.captions_per_clip == Some(0) {
+        anyhow::bail!("--captions-per-clip must be at least 1");
+    }
+    let start = Instant::now();
+    let array = npy::read_f32(&a.sims)?;
+    let read = start.elapsed();
+    let start = Instant::now();
+    let m = eval::evaluate_array(&a.sims, &array, a.captions_per_clip)?;
+    info!(
+        "{}: {} × {} read in {:.1} ms, metrics computed in {:.2} ms",
+        a.sims.display(),
+        m.captions,
+        m.clips,
+        read.as_secs_f64() * 1e3,
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        print!("{}: {}", a.sims.display(), eval::render(&m));
+    }
+    Ok(())
+}
