@@ -57,8 +57,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--binary", default=str(ROOT / "target/release/clap-tools"))
+    ap.add_argument("--res-type", default="soxr_hq",
+                    help="librosa res_type of the reference script (kaiser_best: the reference's own default)")
     args = ap.parse_args()
-    print(f"jobs={args.jobs} repeats={args.repeats} cpus={os.cpu_count()}")
+    print(f"jobs={args.jobs} repeats={args.repeats} cpus={os.cpu_count()} reference res_type={args.res_type}")
     for n in args.files:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -69,7 +71,7 @@ def main():
             rust = [args.binary, "-q", "pack", str(csv), "-o", str(rust_out), "--sample-rate", "32000",
                     "--jobs", str(args.jobs)]
             py = [sys.executable, str(ROOT / "benches/pack_reference.py"), str(csv), str(py_out),
-                  "--sample-rate", "32000", "--jobs", str(args.jobs)]
+                  "--sample-rate", "32000", "--jobs", str(args.jobs), "--res-type", args.res_type]
             r, p = [], []
             for _ in range(args.repeats):
                 shutil.rmtree(rust_out, ignore_errors=True)
