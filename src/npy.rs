@@ -12,20 +12,34 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Read a C-ordered little-endian float32 `.npy` file.
+/// Read a C-ordered little-endian float32 `.npy` file. The data is read in blocks straight into the
+/// result, so a large matrix is held in memory once.
 pub fn read_f32(path: &Path) -> Result<Array> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    use std::io::Read;
     let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut magic = [0u8; 8];
+    file.read_exact(&mut magic).map_err(|_| bad("no NUMPY magic"))?;
+    if &magic[..6] != b"\x93NUMPY" {
         return Err(bad("no NUMPY magic"));
     }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+    let header_len = match magic[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            file.read_exact(&mut b).map_err(|_| bad("short header"))?;
+            u16::from_le_bytes(b) as usize
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            file.read_exact(&mut b).map_err(|_| bad("short header"))?;
+            u32::from_le_bytes(b) as usize
+        }
         v => return Err(bad(&format!("version {v}"))),
     };
-    let header = std::str::from_utf8(bytes.get(start..start + header_len).ok_or_else(|| bad("short header"))?)
-        .map_err(|_| bad("header not UTF-8"))?;
+    let mut header = vec![0u8; header_len];
+    file.read_exact(&mut header).map_err(|_| bad("short header"))?;
+    let header = std::str::from_utf8(&header).map_err(|_| bad("header not UTF-8"))?;
     let field = |key: &str| -> Option<&str> {
         let i = header.find(&format!("'{key}'"))?;
         Some(header[i + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
@@ -46,11 +60,16 @@ pub fn read_f32(path: &Path) -> Result<Array> {
         .map(|s| s.parse().map_err(|_| bad("shape")))
         .collect::<Result<_>>()?;
     let n: usize = shape.iter().product();
-    let body = &bytes[start + header_len..];
-    if body.len() != n * 4 {
-        return Err(bad(&format!("{} data bytes for shape {shape:?}", body.len())));
+    let mut data = Vec::with_capacity(n);
+    let mut block = vec![0u8; 1 << 16];
+    while data.len() < n {
+        let want = ((n - data.len()) * 4).min(block.len());
+        file.read_exact(&mut block[..want]).map_err(|_| bad(&format!("fewer data bytes than shape {shape:?} needs")))?;
+        data.extend(block[..want].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
     }
-    let data = body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if file.read(&mut block[..1]).map_err(io)? != 0 {
+        return Err(bad(&format!("more data bytes than shape {shape:?} holds")));
+    }
     Ok(Array { shape, data })
 }
 
@@ -94,6 +113,13 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap().len() % 64, 24 % 64);
         write_f32(&p, &[1], &[7.0]).unwrap();
         assert_eq!(read_f32(&p).unwrap().shape, [1]);
+        // Truncated and overlong data are errors.
+        write_f32(&p, &[4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
+        assert!(read_f32(&p).unwrap_err().to_string().contains("fewer data bytes"));
+        std::fs::write(&p, [&bytes[..], &[0, 0, 0, 0]].concat()).unwrap();
+        assert!(read_f32(&p).unwrap_err().to_string().contains("more data bytes"));
         std::fs::write(&p, b"not npy").unwrap();
         assert!(read_f32(&p).unwrap_err().to_string().contains("a.npy"));
     }
