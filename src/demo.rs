@@ -118,7 +118,7 @@ impl SoundKind {
         let p = self.phrase(rng);
         let s = match rng.below(5) {
             0 => format!("{p}."),
-            1 => format!("There is {p}."),
+            1 => format!("You can hear {p}."),
             2 => format!("{p} can be heard."),
             3 => format!("A recording of {p}."),
             _ => format!("{p} is playing."),
