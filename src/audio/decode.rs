@@ -110,18 +110,19 @@ pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, Dec
         if let Some(i) = interleaved.iter().position(|v| !v.is_finite()) {
             return fail(format!("non-finite sample (NaN or Inf) at frame {}", frames_total + (i / ch) as u64));
         }
-        mono.clear();
-        if ch == 1 {
-            mono.extend_from_slice(&interleaved);
+        let samples: &[f32] = if ch == 1 {
+            &interleaved
         } else {
             let scale = 1.0 / ch as f32;
+            mono.clear();
             mono.extend(interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() * scale));
-        }
+            &mono
+        };
         frames_total += frames as u64;
         if resampler.is_none() {
             resampler = Some(MonoResampler::new(rate, target_rate.unwrap_or(rate)).map_err(DecodeFailure)?);
         }
-        resampler.as_mut().expect("set above").push(&mono, &mut out).map_err(DecodeFailure)?;
+        resampler.as_mut().expect("set above").push(samples, &mut out).map_err(DecodeFailure)?;
     }
     let Some(resampler) = resampler else {
         return fail(if bad_packets > 0 { "corrupt: no packet could be decoded" } else { "no audio samples" });

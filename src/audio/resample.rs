@@ -88,18 +88,26 @@ impl MonoResampler {
             self.n_out += input.len() as u64;
             return Ok(());
         };
-        inner.pending.extend_from_slice(input);
         let need = inner.fft.input_frames_next();
-        if inner.pending.len() < need {
-            return Ok(());
+        let mut input = input;
+        // Complete a pending partial block first, then run whole blocks straight from the input.
+        if !inner.pending.is_empty() {
+            let take = (need - inner.pending.len()).min(input.len());
+            inner.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if inner.pending.len() < need {
+                return Ok(());
+            }
+            let block = std::mem::take(&mut inner.pending);
+            Self::run(inner, &block, out, None, &mut self.n_out)?;
+            inner.pending = block;
+            inner.pending.clear();
         }
-        let pending = std::mem::take(&mut inner.pending);
-        let mut pos = 0;
-        while pending.len() - pos >= need {
-            Self::run(inner, &pending[pos..pos + need], out, None, &mut self.n_out)?;
-            pos += need;
+        let mut blocks = input.chunks_exact(need);
+        for block in blocks.by_ref() {
+            Self::run(inner, block, out, None, &mut self.n_out)?;
         }
-        inner.pending = pending[pos..].to_vec();
+        inner.pending.extend_from_slice(blocks.remainder());
         Ok(())
     }
 
