@@ -478,7 +478,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     let mut caption_tables = Vec::new();
     for (name, rows, source, audio) in imports {
         let table = tables.join(format!("{name}.parquet"));
-        let rep = manifest::finish_import(rows, Some(&AudioSource::Dir(audio)), false, &source, &table)?;
+        let rep = manifest::finish_import(rows, Some(&AudioSource::Dir(audio)), manifest::MissingAudio::Keep, &source, &table)?;
         let missing = rep.join.as_ref().map_or(0, |j| j.missing.len());
         log(&format!("import {name}: {} clips, {} captions, {missing} without audio → {}", rep.clips, rep.captions, table.display()));
         caption_tables.push(table);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap_tools::manifest::{self, audiocaps, caption_json, clotho, join::AudioSource, macs};
+use clap_tools::manifest::{self, audiocaps, caption_json, clotho, join::AudioSource, macs, MissingAudio};
 use tracing::{info, warn};
 
 /// Turn a dataset's native caption files into the captions table.
@@ -114,20 +114,12 @@ pub fn run(source: Source) -> Result<()> {
     if audio.is_none() && (common.drop_missing || common.require_audio || common.missing_list.is_some()) {
         anyhow::bail!("--drop-missing, --require-audio and --missing-list need --audio-dir or --wav-csv");
     }
-    if common.require_audio {
-        let mut probe_rows = rows.clone();
-        let j = manifest::join::join(&mut probe_rows, audio.as_ref().expect("checked"))?;
-        if !j.missing.is_empty() {
-            anyhow::bail!(
-                "{}: {} of {} clips have no audio (--require-audio), e.g. {:?}",
-                input.display(),
-                j.missing.len(),
-                j.clips,
-                &j.missing[..j.missing.len().min(5)]
-            );
-        }
-    }
-    let report = manifest::finish_import(rows, audio.as_ref(), common.drop_missing, &input, &common.output)?;
+    let missing_audio = match (common.drop_missing, common.require_audio) {
+        (true, _) => MissingAudio::Drop,
+        (_, true) => MissingAudio::Fail,
+        _ => MissingAudio::Keep,
+    };
+    let report = manifest::finish_import(rows, audio.as_ref(), missing_audio, &input, &common.output)?;
     if let Some(j) = &report.join {
         if !j.missing.is_empty() {
             warn!(

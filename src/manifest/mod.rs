@@ -48,23 +48,46 @@ pub struct ImportReport {
     pub captions: usize,
     /// Present when the import was joined to audio.
     pub join: Option<join::JoinReport>,
-    /// Clips dropped because their audio was missing (with `drop_missing`).
+    /// Clips dropped because their audio was missing (with [`MissingAudio::Drop`]).
     pub dropped_clips: usize,
 }
 
-/// The end of every import: join to the audio (optional), drop clips without audio (optional), and
-/// write the table or caption JSON atomically.
+/// What an import does with clips whose audio is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingAudio {
+    /// Keep them, with `audio_path` empty.
+    #[default]
+    Keep,
+    /// Leave them out.
+    Drop,
+    /// Fail, writing nothing.
+    Fail,
+}
+
+/// The end of every import: join to the audio (optional), keep, drop or refuse clips without audio,
+/// and write the table or caption JSON atomically.
 pub fn finish_import(
     mut rows: Vec<Caption>,
     audio: Option<&join::AudioSource>,
-    drop_missing: bool,
+    missing_audio: MissingAudio,
     source: &Path,
     output: &Path,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     if let Some(audio) = audio {
         let j = join::join(&mut rows, audio)?;
-        if drop_missing && !j.missing.is_empty() {
+        if missing_audio == MissingAudio::Fail && !j.missing.is_empty() {
+            return Err(Error::file(
+                source,
+                format!(
+                    "{} of {} clips have no audio (--require-audio), e.g. {:?}",
+                    j.missing.len(),
+                    j.clips,
+                    &j.missing[..j.missing.len().min(5)]
+                ),
+            ));
+        }
+        if missing_audio == MissingAudio::Drop && !j.missing.is_empty() {
             let missing: std::collections::HashSet<&str> = j.missing.iter().map(String::as_str).collect();
             rows.retain(|r| !missing.contains(r.audio_id.as_str()));
             report.dropped_clips = j.missing.len();

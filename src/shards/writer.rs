@@ -65,7 +65,6 @@ pub struct ShardWriter {
     file: Option<hdf5::File>,
     tmp: PathBuf,
     path: PathBuf,
-    count: usize,
 }
 
 fn h5err(path: &Path, what: &str, e: hdf5::Error) -> Error {
@@ -80,7 +79,7 @@ impl ShardWriter {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.partial"));
         let file = hdf5::File::create(&tmp).map_err(|e| h5err(&tmp, "create", e))?;
-        Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf(), count: 0 })
+        Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf() })
     }
 
     /// Add one waveform as a root dataset named after `audio_id` (escaped, see [`super::dataset_name`]).
@@ -97,17 +96,7 @@ impl ShardWriter {
             Encoded::I16(v) => builder.with_data(&v[..]).create(name.as_str()),
         }
         .map(|_| ());
-        r.map_err(|e| Error::item(&self.path, audio_id, format!("HDF5 write: {e}")))?;
-        self.count += 1;
-        Ok(())
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
+        r.map_err(|e| Error::item(&self.path, audio_id, format!("HDF5 write: {e}")))
     }
 
     /// Close the file, flush it to disk and rename it to its final name.
