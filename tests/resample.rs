@@ -51,29 +51,32 @@ fn lowpass(x: &[f32], cutoff: f64) -> Vec<f32> {
 const PAIRS: [(u32, u32); 3] = [(44100, 32000), (48000, 16000), (22050, 32000)];
 const SIGNALS: [&str; 3] = ["sweep", "noise", "tones"];
 
+/// librosa's output for a fixture signal, and ours for the same input.
+fn librosa_and_ours(sig: &str, a: u32, b: u32) -> (Vec<f32>, Vec<f32>) {
+    let x = read_f32(&fixture(&format!("resample/{sig}_{a}.npy"))).unwrap().data;
+    let want = read_f32(&fixture(&format!("resample/{sig}_{a}_to_{b}.npy"))).unwrap().data;
+    (want, resample(&x, a, b).unwrap())
+}
+
 #[test]
 fn same_length_and_alignment_as_librosa() {
     for (a, b) in PAIRS {
         for sig in SIGNALS {
-            let x = read_f32(&fixture(&format!("resample/{sig}_{a}.npy"))).unwrap().data;
-            let want = read_f32(&fixture(&format!("resample/{sig}_{a}_to_{b}.npy"))).unwrap().data;
-            let got = resample(&x, a, b).unwrap();
+            let (want, got) = librosa_and_ours(sig, a, b);
             assert_eq!(got.len(), want.len(), "{sig} {a}→{b}");
         }
     }
 }
 
-/// In the band both resamplers pass (below 90% of the lower of the two Nyquist frequencies), the output matches
-/// librosa's default (soxr_hq) to ≥ 60 dB on sweeps, noise and tones. Above it, high-quality
+/// In the band both resamplers pass (below 90% of the lower of the two Nyquist frequencies), the
+/// output matches librosa's default (soxr_hq) to ≥ 60 dB on sweeps, noise and tones. Above it, high-quality
 /// resamplers differ by design in their transition band: on full-band noise librosa's own modes
 /// (soxr_hq, soxr_vhq, kaiser_best, polyphase) differ from each other by 15–40 dB.
 #[test]
 fn matches_librosa_within_60_db_in_the_passband() {
     for (a, b) in PAIRS {
         for sig in SIGNALS {
-            let x = read_f32(&fixture(&format!("resample/{sig}_{a}.npy"))).unwrap().data;
-            let want = read_f32(&fixture(&format!("resample/{sig}_{a}_to_{b}.npy"))).unwrap().data;
-            let got = resample(&x, a, b).unwrap();
+            let (want, got) = librosa_and_ours(sig, a, b);
             // 90% of the lower Nyquist frequency, as a fraction of the output rate.
             let cutoff = 0.45 * a.min(b) as f64 / b as f64;
             let snr = snr_db(&lowpass(&want, cutoff), &lowpass(&got, cutoff), 600);
