@@ -88,6 +88,10 @@ pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
                     crate::table::write_waveforms(output, &rows)?;
                     Ok(rep)
                 }
+                Table::Embeddings => Err(Error::Usage(format!(
+                    "{}: embeddings tables are not concatenated (their rows index a .npy beside them)",
+                    inputs[0].display()
+                ))),
                 Table::Captions => unreachable!("handled above"),
             }
         }

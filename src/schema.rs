@@ -27,6 +27,8 @@ pub enum Kind {
     Float64,
     /// A list of UTF-8 strings (tags, keywords).
     Utf8List,
+    /// A list of float32 (an embedding).
+    Float32List,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Int64 => DataType::Int64,
             Kind::Float64 => DataType::Float64,
             Kind::Utf8List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            Kind::Float32List => DataType::List(Arc::new(Field::new("item", DataType::Float32, false))),
         }
     }
 }
@@ -56,6 +59,8 @@ pub enum Table {
     Clips,
     /// One row per packed waveform (from `pack`).
     Waveforms,
+    /// One row per embedding (from `embed`): a clip's, or a caption's.
+    Embeddings,
 }
 
 impl Table {
@@ -64,6 +69,7 @@ impl Table {
             Table::Captions => "captions",
             Table::Clips => "clips",
             Table::Waveforms => "waveforms",
+            Table::Embeddings => "embeddings",
         }
     }
 
@@ -72,6 +78,7 @@ impl Table {
             Table::Captions => CAPTIONS,
             Table::Clips => CLIPS,
             Table::Waveforms => WAVEFORMS,
+            Table::Embeddings => EMBEDDINGS,
         }
     }
 
@@ -92,7 +99,9 @@ impl Table {
     pub fn detect<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Table> {
         let names: Vec<&str> = names.into_iter().collect();
         let has = |n: &str| names.contains(&n);
-        if has(cap::CAPTION) && has(cap::AUDIO_ID) {
+        if has(emb::EMBEDDING) && has(emb::AUDIO_ID) {
+            Some(Table::Embeddings)
+        } else if has(cap::CAPTION) && has(cap::AUDIO_ID) {
             Some(Table::Captions)
         } else if has(wav::HDF5_PATH) && has(wav::AUDIO_ID) {
             Some(Table::Waveforms)
@@ -153,6 +162,15 @@ pub mod wav {
     pub const DURATION: &str = "duration";
 }
 
+/// Column names of the embeddings table.
+pub mod emb {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const CAPTION_INDEX: &str = "caption_index";
+    pub const CAPTION: &str = "caption";
+    pub const ROW: &str = "row";
+    pub const EMBEDDING: &str = "embedding";
+}
+
 /// Column names of the failures table that `pack` writes beside its output (tab-separated).
 pub mod fail {
     pub const AUDIO_ID: &str = "audio_id";
@@ -206,6 +224,14 @@ static WAVEFORMS: &[Column] = &[
     col(wav::SAMPLE_RATE, UInt32, false, "sample rate in Hz"),
     col(wav::SOURCE_FILE, Utf8, true, "the audio file it was decoded from"),
     col(wav::DURATION, Float64, false, "duration in seconds"),
+];
+
+static EMBEDDINGS: &[Column] = &[
+    col(emb::AUDIO_ID, Utf8, false, "the clip embedded, or the clip the caption describes"),
+    col(emb::CAPTION_INDEX, UInt32, true, "1-based caption number of a text embedding; null for audio"),
+    col(emb::CAPTION, Utf8, true, "the caption of a text embedding; null for audio"),
+    col(emb::ROW, UInt64, false, "row of this embedding in the .npy written beside the table"),
+    col(emb::EMBEDDING, Float32List, false, "the L2-normalised embedding"),
 ];
 
 /// One caption: a row of the captions table.

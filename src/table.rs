@@ -108,6 +108,37 @@ pub fn write_clips(path: &Path, rows: &[Clip]) -> Result<()> {
     write_columns(path, Table::Clips, columns)
 }
 
+/// Embeddings, one row each: `data` is [rows, dim] row-major.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddingRows {
+    pub audio_ids: Vec<String>,
+    /// 1-based caption numbers (text embeddings); `None` for audio embeddings.
+    pub caption_index: Vec<Option<u32>>,
+    pub captions: Vec<Option<String>>,
+    pub data: Vec<f32>,
+    pub dim: usize,
+}
+
+pub fn write_embeddings(path: &Path, rows: &EmbeddingRows) -> Result<()> {
+    let n = rows.audio_ids.len();
+    if rows.data.len() != n * rows.dim || rows.caption_index.len() != n || rows.captions.len() != n {
+        return Err(Error::file(path, "embedding rows and data disagree in length"));
+    }
+    let item = Arc::new(arrow_schema::Field::new("item", DataType::Float32, false));
+    let offsets = arrow_buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(rows.dim, n));
+    let values = Arc::new(arrow_array::Float32Array::from(rows.data.clone()));
+    let list = arrow_array::ListArray::try_new(item, offsets, values, None)
+        .map_err(|e| Error::file(path, format!("building the embeddings table: {e}")))?;
+    let columns: Vec<ArrayRef> = vec![
+        utf8(rows.audio_ids.iter().map(|s| Some(s.as_str()))),
+        Arc::new(rows.caption_index.iter().copied().collect::<UInt32Array>()),
+        utf8(rows.captions.iter().map(|s| s.as_deref())),
+        Arc::new((0..n as u64).collect::<UInt64Array>()),
+        Arc::new(list),
+    ];
+    write_columns(path, Table::Embeddings, columns)
+}
+
 pub fn write_waveforms(path: &Path, rows: &[WaveformEntry]) -> Result<()> {
     let columns: Vec<ArrayRef> = vec![
         utf8(rows.iter().map(|r| Some(r.audio_id.as_str()))),

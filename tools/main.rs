@@ -2,7 +2,9 @@
 
 mod cmd_concat;
 mod cmd_demo;
+mod cmd_embed;
 mod cmd_export;
+mod cmd_features;
 mod cmd_import;
 mod cmd_inspect;
 mod cmd_metrics;
@@ -41,6 +43,9 @@ enum Command {
     Pack(cmd_pack::Args),
     Demo(cmd_demo::Args),
     Metrics(cmd_metrics::Args),
+    Features(cmd_features::Args),
+    #[command(subcommand)]
+    Embed(cmd_embed::Kind),
 }
 
 fn main() {
@@ -65,6 +70,8 @@ fn main() {
         Command::Pack(a) => cmd_pack::run(a),
         Command::Demo(a) => cmd_demo::run(a),
         Command::Metrics(a) => cmd_metrics::run(a),
+        Command::Features(a) => cmd_features::run(a),
+        Command::Embed(k) => cmd_embed::run(k),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

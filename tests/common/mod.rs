@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the CLI, write audio and native manifest files.
 #![allow(dead_code)]
 
+pub mod prng;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -103,7 +105,12 @@ pub fn clotho(dir: &Path) -> Clotho {
     let metadata = dir.join("clotho_metadata_development.csv");
     let mut meta = b"file_name,keywords,sound_id,sound_link,start_end_samples,manufacturer,license\n".to_vec();
     for (i, n) in ODD_NAMES.iter().enumerate() {
-        let line = format!("\"{}\",bird;car;rue,{},https://freesound.org/s/{},\"[0, 100]\",Zoom H4n caf\u{e9},CC0\n", n.replace('"', "\"\""), 1000 + i, 1000 + i);
+        let line = format!(
+            "\"{}\",bird;car;rue,{},https://freesound.org/s/{},\"[0, 100]\",Zoom H4n caf\u{e9},CC0\n",
+            n.replace('"', "\"\""),
+            1000 + i,
+            1000 + i
+        );
         // ISO-8859-1, as Clotho's metadata files are.
         meta.extend(line.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }));
     }
@@ -191,7 +198,14 @@ pub enum WavSample {
 
 /// Write a WAV file by hand (any encoding, optionally with a WAVE_FORMAT_EXTENSIBLE header) from
 /// interleaved samples in [-1, 1]. Returns what a decoder should give per sample after quantisation.
-pub fn write_wav_raw(path: &Path, sr: u32, channels: u16, kind: WavSample, extensible: bool, samples: &[f64]) -> Vec<f32> {
+pub fn write_wav_raw(
+    path: &Path,
+    sr: u32,
+    channels: u16,
+    kind: WavSample,
+    extensible: bool,
+    samples: &[f64],
+) -> Vec<f32> {
     let (bits, float) = match kind {
         WavSample::U8 => (8u16, false),
         WavSample::I16 => (16, false),

@@ -1,0 +1,133 @@
+//! Embeddings of clips and captions with a CLAP model: what `clap-tools embed` runs.
+//!
+//! The model comes from a clap-tools checkpoint directory ([`Clap::save_dir`]) or from a checkpoint
+//! in the reference's released layout plus its text encoder's `config.json`. Audio comes from packed
+//! shards (a `pack` output's waveform index) or from audio files decoded and resampled on the fly;
+//! captions from a captions table or caption JSON. Embeddings are written as a float32 `.npy`
+//! [rows, dim] and a Parquet table ([`crate::schema::Table::Embeddings`]) with the ids.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use clap_tools_backends::burn;
+
+use crate::audio::decode::decode_mono;
+use crate::error::{Error, Result};
+use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
+use crate::model::cnn14::DOWNSAMPLE;
+use crate::model::logmel::LogMel;
+use crate::model::tokenizer::CaptionTokenizer;
+use crate::table::EmbeddingRows;
+
+/// A loaded model with its front end.
+pub struct Embedder<B: Backend> {
+    pub model: Clap<B>,
+    pub config: ClapConfig,
+    pub logmel: LogMel,
+    pub device: B::Device,
+}
+
+/// Where a model is loaded from.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    /// A clap-tools checkpoint directory, or a reference `.pth` checkpoint.
+    pub checkpoint: PathBuf,
+    /// The text encoder's Hugging Face directory (`config.json` and the vocabulary); required for a
+    /// reference checkpoint, and for text embeddings (the tokenizer).
+    pub text_encoder: Option<PathBuf>,
+    /// Sample rate of a reference checkpoint's front end (clap-tools checkpoints record theirs).
+    pub sample_rate: u32,
+}
+
+impl<B: Backend> Embedder<B> {
+    pub fn load(source: &ModelSource, device: B::Device) -> Result<Self> {
+        let ckpt = &source.checkpoint;
+        let (model, config) = if ckpt.is_dir() {
+            if !ckpt.join(CONFIG_FILE).is_file() {
+                return Err(Error::file(ckpt, format!("not a clap-tools checkpoint directory (no {CONFIG_FILE})")));
+            }
+            Clap::load_dir(ckpt, &device)?
+        } else {
+            let dir = source.text_encoder.as_ref().ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: a reference checkpoint needs --text-encoder DIR (the BERT's config.json and vocabulary)",
+                    ckpt.display()
+                ))
+            })?;
+            let model = Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?;
+            let config = ClapConfig {
+                sample_rate: source.sample_rate,
+                audio: crate::model::cnn14::Cnn14Config::from_weights(ckpt, Some("state_dict"), "audio_encoder.")?,
+                text: model.text_encoder.config().clone(),
+                shared_dim: model.audio_proj.weight.dims()[1],
+            };
+            (model, config)
+        };
+        let logmel = LogMel::for_rate(config.sample_rate)?;
+        Ok(Self { model, config, logmel, device })
+    }
+
+    /// Normalised embeddings of a batch of clips (zero-padded to the longest, as the reference
+    /// batches them; a batch of one gives each clip's embedding independent of its neighbours).
+    pub fn audio(&self, clips: &[&[f32]]) -> Vec<f32> {
+        // CNN14 needs at least 32 frames: shorter batches are zero-padded to that (their valid
+        // length stays their own).
+        let min = (DOWNSAMPLE - 1) * self.logmel.config().hop;
+        let padded: Vec<Vec<f32>>;
+        let clips: Vec<&[f32]> = if clips.iter().all(|c| c.len() < min) {
+            padded = clips
+                .iter()
+                .map(|c| {
+                    let mut v = c.to_vec();
+                    v.resize(min, 0.0);
+                    v
+                })
+                .collect();
+            padded.iter().map(|v| v.as_slice()).collect()
+        } else {
+            clips.to_vec()
+        };
+        let mut batch = self.logmel.batch(&clips);
+        batch.wave_lengths = clips.iter().zip(&batch.wave_lengths).map(|(_, &n)| n).collect();
+        let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
+        let mel = Tensor::<B, 3>::from_data(
+            TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),
+            &self.device,
+        );
+        self.model.encode_audio(mel, &valid).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
+    }
+
+    /// Normalised embeddings of captions.
+    pub fn text(&self, tokenizer: &CaptionTokenizer, captions: &[&str]) -> Result<Vec<f32>> {
+        let tokens = tokenizer.encode_batch(captions)?;
+        self.model.text_encoder.check_tokens(&tokens)?;
+        let (ids, mask, types) = tokens.to_tensors::<B>(&self.device);
+        Ok(self.model.encode_text(ids, mask, types).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default())
+    }
+
+    pub fn dim(&self) -> usize {
+        self.config.shared_dim
+    }
+}
+
+/// Write `rows` as `{out}.npy` and `{out}.parquet` (`out` without extension), each atomically.
+pub fn write(out: &Path, rows: &EmbeddingRows) -> Result<(PathBuf, PathBuf)> {
+    let npy = with_ext(out, "npy");
+    let parquet = with_ext(out, "parquet");
+    crate::npy::write_f32(&npy, &[rows.audio_ids.len(), rows.dim], &rows.data)?;
+    crate::table::write_embeddings(&parquet, rows)?;
+    Ok((npy, parquet))
+}
+
+fn with_ext(out: &Path, ext: &str) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// Load one clip for embedding: from packed shards by id, or by decoding a file.
+pub fn decode_file(path: &Path, sample_rate: u32) -> Result<Vec<f32>> {
+    decode_mono(path, Some(sample_rate)).map(|d| d.samples).map_err(|e| Error::file(path, e.0))
+}

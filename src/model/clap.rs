@@ -1,0 +1,169 @@
+//! The CLAP model: an audio encoder and a text encoder, each followed by a linear projection into a
+//! shared space and L2 normalisation, a learnable logit scale, and the symmetric InfoNCE loss.
+//!
+//! Parameter names follow the reference's `AudioSingleTextClap` (`audio_encoder.*`, `audio_proj.*`,
+//! `text_proj.*`, `logit_scale`; its `text_encoder.model.*` is our `text_encoder.*`), so its released
+//! checkpoint loads with [`Clap::load_reference`].
+
+use std::path::Path;
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+use clap_tools_backends::burn;
+
+use super::bert::{self, Bert, BertConfig};
+use super::cnn14::{Cnn14, Cnn14Config};
+use super::weights::{self, Layout, LoadSpec};
+use crate::error::{Error, Result};
+
+/// The logit scale's initial value, ln(1 / 0.07), as the reference (and CLIP) sets it.
+pub const INITIAL_LOGIT_SCALE: f32 = 2.659_26;
+
+#[derive(Module, Debug)]
+pub struct Clap<B: Backend> {
+    pub audio_encoder: Cnn14<B>,
+    pub text_encoder: Bert<B>,
+    pub audio_proj: Linear<B>,
+    pub text_proj: Linear<B>,
+    /// Stored as a one-element tensor (the reference's is 0-dimensional); used as exp(logit_scale).
+    pub logit_scale: Param<Tensor<B, 1>>,
+}
+
+/// The shapes of a CLAP model and the sample rate of its front end.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClapConfig {
+    pub sample_rate: u32,
+    pub audio: Cnn14Config,
+    pub text: BertConfig,
+    pub shared_dim: usize,
+}
+
+/// File names inside a clap-tools checkpoint directory.
+pub const CONFIG_FILE: &str = "clap.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+impl ClapConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Clap<B>> {
+        let audio_encoder = self.audio.init(device);
+        let text_encoder = self.text.init(device)?;
+        Ok(Clap {
+            audio_proj: LinearConfig::new(self.audio.embed_dim(), self.shared_dim).init(device),
+            text_proj: LinearConfig::new(self.text.hidden_size, self.shared_dim).init(device),
+            audio_encoder,
+            text_encoder,
+            logit_scale: Param::from_tensor(Tensor::from_floats([INITIAL_LOGIT_SCALE], device)),
+        })
+    }
+}
+
+/// x / (‖x‖₂ + 1e-7) per row, clipped to ±1e3, as the reference normalises embeddings.
+///
+/// # Shapes
+/// - x: [n, dim] → [n, dim]
+pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt();
+    (x / (norm + 1e-7)).clamp(-1e3, 1e3)
+}
+
+/// Symmetric InfoNCE: the mean of the cross-entropies of audio→text and text→audio over the
+/// `exp(logit_scale)`-scaled cosine similarities, the i-th audio matching the i-th text.
+///
+/// # Shapes
+/// - audio, text: [n, dim] (normalised embeddings)
+/// - logit_scale: [1] (before exp)
+/// - returns: [1]
+pub fn info_nce<B: Backend>(audio: Tensor<B, 2>, text: Tensor<B, 2>, logit_scale: Tensor<B, 1>) -> Tensor<B, 1> {
+    let n = audio.dims()[0];
+    let device = audio.device();
+    let logits = audio.matmul(text.transpose()) * logit_scale.exp().unsqueeze::<2>();
+    let labels = Tensor::<B, 1, Int>::arange(0..n as i64, &device).unsqueeze_dim::<2>(1);
+    let cross_entropy = |l: Tensor<B, 2>| -> Tensor<B, 1> { log_softmax(l, 1).gather(1, labels.clone()).mean().neg() };
+    (cross_entropy(logits.clone()) + cross_entropy(logits.transpose())) / 2.0
+}
+
+impl<B: Backend> Clap<B> {
+    /// Write a clap-tools checkpoint: `dir/clap.json` (the [`ClapConfig`]) and
+    /// `dir/model.safetensors` (burn's layout), each written to a temporary name and renamed.
+    pub fn save_dir(&self, config: &ClapConfig, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        let partial = dir.join(format!("{WEIGHTS_FILE}.partial"));
+        let mut store = SafetensorsStore::from_file(&partial).metadata("format", "clap-tools");
+        self.save_into(&mut store).map_err(|e| Error::file(&partial, format!("cannot write weights: {e}")))?;
+        std::fs::rename(&partial, &weights).map_err(|e| Error::io(&weights, e))?;
+        let json = serde_json::to_vec_pretty(config).map_err(|e| Error::Usage(format!("config: {e}")))?;
+        crate::atomic::write_bytes(&dir.join(CONFIG_FILE), &json)
+    }
+
+    /// Read a clap-tools checkpoint directory written by [`Clap::save_dir`].
+    pub fn load_dir(dir: &Path, device: &B::Device) -> Result<(Self, ClapConfig)> {
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let config: ClapConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&config_path, format!("not a clap-tools model config: {e}")))?;
+        let model = config.init(device)?;
+        let model = weights::load(model, &dir.join(WEIGHTS_FILE), Layout::Burn, &LoadSpec::new())?;
+        Ok((model, config))
+    }
+
+    /// Normalised audio embeddings of a log-mel batch.
+    ///
+    /// # Shapes
+    /// - mel: [batch, frames, n_mels]; valid_frames: one per clip
+    /// - returns: [batch, shared_dim]
+    pub fn encode_audio(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        l2_normalize(self.audio_proj.forward(self.audio_encoder.forward(mel, valid_frames)))
+    }
+
+    /// Normalised text embeddings ([CLS] of the text encoder, projected).
+    ///
+    /// # Shapes
+    /// - input_ids, attention_mask, token_type_ids: [n, seq]
+    /// - returns: [n, shared_dim]
+    pub fn encode_text(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+        token_type_ids: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 2> {
+        l2_normalize(self.text_proj.forward(self.text_encoder.cls(input_ids, attention_mask, token_type_ids)))
+    }
+
+    /// The current exp(logit_scale).
+    pub fn temperature_scale(&self) -> f32 {
+        self.logit_scale.val().exp().into_scalar().elem::<f32>()
+    }
+
+    /// Load a checkpoint in the layout of the reference's released one: a PyTorch file whose
+    /// `state_dict` holds `audio_encoder.*` (CNN14), `text_encoder.model.*` (a Hugging Face BertModel),
+    /// `audio_proj.*`, `text_proj.*` and `logit_scale`. The text encoder's shape comes from its
+    /// `config.json` (`text_config`); the CNN14 widths and the shared size from the checkpoint.
+    pub fn load_reference(checkpoint: &Path, text_config: &Path, sample_rate: u32, device: &B::Device) -> Result<Self> {
+        let top = Some("state_dict");
+        let audio = Cnn14Config::from_weights(checkpoint, top, "audio_encoder.")?;
+        let text = BertConfig::from_file(text_config)?;
+        let (_, proj_shape) = weights::read_tensor(checkpoint, top, "audio_proj.weight")?;
+        let shared_dim =
+            *proj_shape.first().ok_or_else(|| Error::file(checkpoint, "audio_proj.weight is not a matrix"))?;
+        let mut spec = LoadSpec::new().top_level_key("state_dict").separately("logit_scale");
+        for (from, to) in bert::hf_key_renames("text_encoder.model.", "text_encoder.") {
+            spec = spec.remap(from, to);
+        }
+        for pattern in
+            Cnn14::<B>::ignored_keys("audio_encoder.").into_iter().chain(bert::hf_ignored_keys("text_encoder."))
+        {
+            spec = spec.ignore(pattern);
+        }
+        let model = ClapConfig { sample_rate, audio, text, shared_dim }.init(device)?;
+        let mut model = weights::load(model, checkpoint, Layout::Pytorch, &spec)?;
+        // 0-dimensional in the reference, so it is read on its own.
+        let (scale, _) = weights::read_tensor(checkpoint, top, "logit_scale")?;
+        let scale = *scale.first().ok_or_else(|| Error::file(checkpoint, "logit_scale is empty"))?;
+        model.logit_scale = Param::from_tensor(Tensor::from_data(TensorData::new(vec![scale], [1]), device));
+        Ok(model)
+    }
+}

@@ -1,0 +1,207 @@
+//! CNN14 (PANNs) as the reference's audio encoder uses it: BatchNorm over the mel bins, six conv
+//! blocks, mean over frequency, max + mean over the valid frames, fc1 with ReLU.
+//!
+//! Parameter names follow the PANNs checkpoint (`bn0`, `conv_block{1..6}.conv{1,2}`, `.bn{1,2}`,
+//! `fc1`), so `Cnn14_mAP=0.431.pth` loads key for key ([`Cnn14::load_panns`]).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use clap_tools_backends::burn;
+use serde::{Deserialize, Serialize};
+
+use super::weights::{self, Layout, LoadSpec};
+use crate::error::{Error, Result};
+
+/// The time (and frequency) reduction of the five 2×2 poolings.
+pub const DOWNSAMPLE: usize = 32;
+
+/// Shape of a CNN14: the channels of its six blocks (PANNs: 64 … 2048) and the mel bins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cnn14Config {
+    pub channels: [usize; 6],
+    pub n_mels: usize,
+}
+
+impl Default for Cnn14Config {
+    fn default() -> Self {
+        Self { channels: [64, 128, 256, 512, 1024, 2048], n_mels: super::logmel::N_MELS }
+    }
+}
+
+impl Cnn14Config {
+    /// Size of the clip embedding (the channels of the last block; fc1 keeps it).
+    pub fn embed_dim(&self) -> usize {
+        self.channels[5]
+    }
+
+    /// Read the block widths from the shapes in a weights file (so narrower CNN14s load too).
+    /// `prefix` is the key prefix of the encoder (`""` for PANNs, `audio_encoder.` in a CLAP
+    /// checkpoint).
+    pub fn from_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
+        let keys = weights::keys(path, top_level_key)?;
+        let mut channels = [0; 6];
+        for (i, c) in channels.iter_mut().enumerate() {
+            let key = format!("{prefix}conv_block{}.bn1.running_mean", i + 1);
+            if !keys.contains(&key) {
+                return Err(Error::file(path, format!("missing tensor {key:?}: not a CNN14 checkpoint")));
+            }
+            let (_, shape) = weights::read_tensor(path, top_level_key, &key)?;
+            *c = shape.first().copied().unwrap_or(0);
+        }
+        let (_, bn0) = weights::read_tensor(path, top_level_key, &format!("{prefix}bn0.running_mean"))?;
+        Ok(Self { channels, n_mels: bn0.first().copied().unwrap_or(0) })
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Cnn14<B> {
+        let ch = self.channels;
+        let block = |i: usize| ConvBlock::new(if i == 0 { 1 } else { ch[i - 1] }, ch[i], device);
+        let (b1, b2, b3, b4, b5, b6) = (block(0), block(1), block(2), block(3), block(4), block(5));
+        let c_in = ch[5];
+        Cnn14 {
+            bn0: BatchNormConfig::new(self.n_mels).init(device),
+            conv_block1: b1,
+            conv_block2: b2,
+            conv_block3: b3,
+            conv_block4: b4,
+            conv_block5: b5,
+            conv_block6: b6,
+            fc1: LinearConfig::new(c_in, c_in).init(device),
+            block_dropout: DropoutConfig::new(0.2).init(),
+            fc_dropout: DropoutConfig::new(0.5).init(),
+        }
+    }
+}
+
+/// Two 3×3 convolutions without bias, each followed by BatchNorm and ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBlock<B: Backend> {
+    pub conv1: Conv2d<B>,
+    pub conv2: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub bn2: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvBlock<B> {
+    fn new(c_in: usize, c_out: usize, device: &B::Device) -> Self {
+        let conv = |i, o| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device)
+        };
+        Self {
+            conv1: conv(c_in, c_out),
+            conv2: conv(c_out, c_out),
+            bn1: BatchNormConfig::new(c_out).init(device),
+            bn2: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    /// # Shapes
+    /// - x: [batch, c_in, frames, bins] → [batch, c_out, frames / pool, bins / pool]
+    pub fn forward(&self, x: Tensor<B, 4>, pool: usize) -> Tensor<B, 4> {
+        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let x = relu(self.bn2.forward(self.conv2.forward(x)));
+        if pool == 1 {
+            x
+        } else {
+            avg_pool2d(x, [pool, pool], [pool, pool], [0, 0], true, false)
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Cnn14<B: Backend> {
+    pub bn0: BatchNorm<B>,
+    pub conv_block1: ConvBlock<B>,
+    pub conv_block2: ConvBlock<B>,
+    pub conv_block3: ConvBlock<B>,
+    pub conv_block4: ConvBlock<B>,
+    pub conv_block5: ConvBlock<B>,
+    pub conv_block6: ConvBlock<B>,
+    pub fc1: Linear<B>,
+    block_dropout: Dropout,
+    fc_dropout: Dropout,
+}
+
+impl<B: Backend> Cnn14<B> {
+    /// Load a PANNs checkpoint (`Cnn14_mAP=0.431.pth`: weights under `model`; PANNs' own front end
+    /// and `fc_audioset` are ignored). Block widths are read from the file.
+    pub fn load_panns(path: &Path, device: &B::Device) -> Result<Self> {
+        let top = if weights::is_safetensors(path) { None } else { Some("model") };
+        let cfg = Cnn14Config::from_weights(path, top, "")?;
+        let mut spec = LoadSpec::new();
+        if let Some(t) = top {
+            spec = spec.top_level_key(t);
+        }
+        for pattern in Self::ignored_keys("") {
+            spec = spec.ignore(pattern);
+        }
+        weights::load(cfg.init(device), path, Layout::Pytorch, &spec)
+    }
+
+    /// Keys of PANNs and reference checkpoints that are not parameters of this module (regexes),
+    /// under `prefix`.
+    pub fn ignored_keys(prefix: &str) -> Vec<String> {
+        let p = regex::escape(prefix);
+        vec![
+            format!(r"^{p}spectrogram_extractor\."),
+            format!(r"^{p}logmel_extractor\."),
+            format!(r"^{p}melspec_extractor\."),
+            format!(r"^{p}fc_audioset\."),
+            format!(r"^{p}.*num_batches_tracked$"),
+        ]
+    }
+
+    pub fn embed_dim(&self) -> usize {
+        self.fc1.weight.dims()[1]
+    }
+
+    /// Clip embeddings of a log-mel batch.
+    ///
+    /// # Shapes
+    /// - mel: [batch, frames, n_mels], at least [`DOWNSAMPLE`] frames
+    /// - valid_frames: one per clip, the frames of the clip before batch padding
+    ///   ([`super::logmel::LogMel::frames`] of its samples)
+    /// - returns: [batch, embed_dim]
+    pub fn forward(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        let [batch, frames, _] = mel.dims();
+        assert!(frames >= DOWNSAMPLE, "CNN14 needs at least {DOWNSAMPLE} frames, got {frames}");
+        assert_eq!(valid_frames.len(), batch, "one valid length per clip");
+        let x = self.bn0.forward(mel.swap_dims(1, 2)).swap_dims(1, 2).unsqueeze_dim::<4>(1);
+        let mut x = x;
+        for (block, pool) in [
+            (&self.conv_block1, 2),
+            (&self.conv_block2, 2),
+            (&self.conv_block3, 2),
+            (&self.conv_block4, 2),
+            (&self.conv_block5, 2),
+            (&self.conv_block6, 1),
+        ] {
+            x = self.block_dropout.forward(block.forward(x, pool));
+        }
+        // [batch, channels, time, freq] → mean over freq → [batch, time, channels]
+        let x = x.mean_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2);
+        let [_, time, channels] = x.dims();
+        // The reference's feat_length = (samples // hop + 1) // 32; a clip too short for one
+        // output frame keeps one (the reference would divide by zero).
+        let lens: Vec<i64> = valid_frames.iter().map(|&f| (f / DOWNSAMPLE).clamp(1, time) as i64).collect();
+        let device = x.device();
+        let lens_t = Tensor::<B, 1, Int>::from_data(TensorData::new(lens.clone(), [batch]), &device);
+        let steps = Tensor::<B, 1, Int>::arange(0..time as i64, &device).unsqueeze_dim::<2>(0);
+        let invalid: Tensor<B, 2, Bool> = steps.greater_equal(lens_t.clone().unsqueeze_dim::<2>(1));
+        let invalid3 = invalid.unsqueeze_dim::<3>(2).expand([batch, time, channels]);
+        let max = x.clone().mask_fill(invalid3.clone(), f32::NEG_INFINITY).max_dim(1).squeeze_dim::<2>(1);
+        let sum = x.mask_fill(invalid3, 0.0).sum_dim(1).squeeze_dim::<2>(1);
+        let mean = sum / lens_t.float().unsqueeze_dim::<2>(1);
+        let x = self.fc_dropout.forward(max + mean);
+        self.fc_dropout.forward(relu(self.fc1.forward(x)))
+    }
+}
