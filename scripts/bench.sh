@@ -5,13 +5,23 @@
 #   pack    — packing vs the reference's packer     (bash scripts/bench.sh pack --files 100 300)
 #   metrics — metrics vs the reference's numpy code (bash scripts/bench.sh metrics /tmp/ref, a checkout
 #             of the reference: git --git-dir=MIRROR archive HEAD | tar -x -C /tmp/ref)
+#   model   — log-mel vs torchaudio, CNN14 vs PyTorch on the CPU (bash scripts/bench.sh model /tmp/ref
+#             --threads 2); uses a torch venv, .venv-torch, from tests/fixtures/model/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-}"
 case "$which" in
-    scan|pack|metrics) shift ;;
-    *) echo "usage: bash scripts/bench.sh scan|pack|metrics [options]" >&2; exit 2 ;;
+    scan|pack|metrics|model) shift ;;
+    *) echo "usage: bash scripts/bench.sh scan|pack|metrics|model [options]" >&2; exit 2 ;;
 esac
+if [ "$which" = model ]; then
+    if [ ! -x .venv-torch/bin/python ]; then
+        python3 -m venv .venv-torch
+        .venv-torch/bin/python -m pip install -q -r tests/fixtures/model/requirements.txt
+    fi
+    cargo build --release --locked --example bench_model
+    exec .venv-torch/bin/python benches/model.py "$@"
+fi
 bash scripts/setup.sh --python
 .venv/bin/python -m pip install -q -r benches/requirements.txt
 cargo build --release --locked

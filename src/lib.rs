@@ -20,6 +20,7 @@ pub mod schema;
 pub mod shards;
 pub mod split;
 pub mod table;
+pub mod train;
 
 pub use error::{Error, Result};
 

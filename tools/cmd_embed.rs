@@ -206,8 +206,11 @@ fn text(a: TextArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let Some(dir) = a.model.text_encoder.clone() else {
-        bail!("embedding text needs --text-encoder DIR (the tokenizer's vocab.txt or tokenizer.json)");
+    // a clap-tools checkpoint folder carries its tokenizer files
+    let dir = match (&a.model.text_encoder, a.model.checkpoint.is_dir()) {
+        (Some(d), _) => d.clone(),
+        (None, true) => a.model.checkpoint.clone(),
+        (None, false) => bail!("embedding text needs --text-encoder DIR (the tokenizer's vocab.txt or tokenizer.json)"),
     };
     let (ids, index, captions): (Vec<String>, Vec<Option<u32>>, Vec<String>) = if let Some(path) = &a.captions {
         let rows = clap_tools::manifest::read_captions(path)?;

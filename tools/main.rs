@@ -3,6 +3,7 @@
 mod cmd_concat;
 mod cmd_demo;
 mod cmd_embed;
+mod cmd_eval;
 mod cmd_export;
 mod cmd_features;
 mod cmd_import;
@@ -11,6 +12,7 @@ mod cmd_metrics;
 mod cmd_pack;
 mod cmd_scan;
 mod cmd_split;
+mod cmd_train;
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +48,8 @@ enum Command {
     Features(cmd_features::Args),
     #[command(subcommand)]
     Embed(cmd_embed::Kind),
+    Train(cmd_train::Args),
+    Eval(cmd_eval::Args),
 }
 
 fn main() {
@@ -72,6 +76,8 @@ fn main() {
         Command::Metrics(a) => cmd_metrics::run(a),
         Command::Features(a) => cmd_features::run(a),
         Command::Embed(k) => cmd_embed::run(k),
+        Command::Train(a) => cmd_train::run(a),
+        Command::Eval(a) => cmd_eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

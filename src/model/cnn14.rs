@@ -11,7 +11,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::avg_pool2d;
+use burn::tensor::module::{avg_pool2d, conv2d};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
@@ -107,14 +108,61 @@ impl<B: Backend> ConvBlock<B> {
     /// # Shapes
     /// - x: [batch, c_in, frames, bins] → [batch, c_out, frames / pool, bins / pool]
     pub fn forward(&self, x: Tensor<B, 4>, pool: usize) -> Tensor<B, 4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
-        let x = relu(self.bn2.forward(self.conv2.forward(x)));
+        let x = conv_bn_relu(&self.conv1, &self.bn1, x);
+        let x = conv_bn_relu(&self.conv2, &self.bn2, x);
         if pool == 1 {
             x
         } else {
             avg_pool2d(x, [pool, pool], [pool, pool], [0, 0], true, false)
         }
     }
+}
+
+/// ReLU(BatchNorm(conv(x))). Without autodiff (inference) BatchNorm uses its running statistics, an
+/// affine map per channel, so it is folded into the convolution's weights and bias: one pass over
+/// the activations instead of five element-wise ones.
+fn conv_bn_relu<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    if B::ad_enabled(&x.device()) {
+        return relu(batch_norm_train(bn, conv.forward(x)));
+    }
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let [c_out, ..] = conv.weight.dims();
+    let weight = conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
+    let bias = match &conv.bias {
+        Some(b) => b.val() * bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt() + shift,
+        None => shift,
+    };
+    let options = ConvOptions::new(conv.stride, [1, 1], conv.dilation, conv.groups);
+    relu(conv2d(x, weight, Some(bias), options))
+}
+
+/// BatchNorm in training mode (batch statistics; running statistics updated with momentum and, as
+/// PyTorch does, the unbiased variance). Written as row-wise reductions and per-row scalars over an
+/// [batch·channels, positions] view, the shapes burn-flex has fast kernels for; burn's own
+/// formulation broadcasts [1, C, 1, 1] tensors through a slow generic path.
+///
+/// # Shapes
+/// - x: [batch, channels, h, w] → same
+pub fn batch_norm_train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    let rows = x.reshape([b * c, h * w]);
+    let mean = rows.clone().mean_dim(1).reshape([b, c]).mean_dim(0); // [1, c]
+    let mean_sq = rows.clone().square().mean_dim(1).reshape([b, c]).mean_dim(0);
+    let var = (mean_sq - mean.clone().square()).clamp_min(0.0); // biased, for normalising
+    let scale = bn.gamma.val().reshape([1, c]) / (var.clone() + bn.epsilon).sqrt();
+    let shift = bn.beta.val().reshape([1, c]) - mean.clone() * scale.clone();
+    let per_row = |t: Tensor<B, 2>| t.repeat_dim(0, b).reshape([b * c, 1]);
+    let y = rows * per_row(scale) + per_row(shift);
+
+    let n = (b * h * w) as f64;
+    let m = bn.momentum;
+    let unbiased = var.detach() * (n / (n - 1.0).max(1.0));
+    let running_mean = bn.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().reshape([c]).mul_scalar(m);
+    let running_var = bn.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.reshape([c]).mul_scalar(m);
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    y.reshape([b, c, h, w])
 }
 
 #[derive(Module, Debug)]
@@ -175,7 +223,14 @@ impl<B: Backend> Cnn14<B> {
         let [batch, frames, _] = mel.dims();
         assert!(frames >= DOWNSAMPLE, "CNN14 needs at least {DOWNSAMPLE} frames, got {frames}");
         assert_eq!(valid_frames.len(), batch, "one valid length per clip");
-        let x = self.bn0.forward(mel.swap_dims(1, 2)).swap_dims(1, 2).unsqueeze_dim::<4>(1);
+        let x = mel.swap_dims(1, 2); // [batch, n_mels, frames]: BatchNorm over the mel bins
+        let x = if B::ad_enabled(&x.device()) {
+            let [b, m, t] = x.dims();
+            batch_norm_train(&self.bn0, x.reshape([b, m, t, 1])).reshape([b, m, t])
+        } else {
+            self.bn0.forward(x)
+        };
+        let x = x.swap_dims(1, 2).unsqueeze_dim::<4>(1);
         let mut x = x;
         for (block, pool) in [
             (&self.conv_block1, 2),
@@ -203,5 +258,41 @@ impl<B: Backend> Cnn14<B> {
         let mean = sum / lens_t.float().unsqueeze_dim::<2>(1);
         let x = self.fc_dropout.forward(max + mean);
         self.fc_dropout.forward(relu(self.fc1.forward(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Autodiff;
+    use clap_tools_backends::Cpu;
+
+    #[test]
+    fn batch_norm_train_matches_the_definition() {
+        type Ad = Autodiff<Cpu>;
+        let device = Default::default();
+        let bn = BatchNormConfig::new(3).init::<Ad>(&device);
+        let bn = BatchNorm { gamma: burn::module::Param::from_tensor(Tensor::from_floats([1.5, 0.5, 2.0], &device)), ..bn };
+        let x = Tensor::<Ad, 4>::random([4, 3, 5, 2], burn::tensor::Distribution::Normal(1.0, 2.0), &device);
+        let ours = batch_norm_train(&bn, x.clone());
+        // reference: normalise each channel by its batch mean and biased variance
+        let data: Vec<f32> = x.clone().into_data().into_vec().unwrap();
+        let got: Vec<f32> = ours.into_data().into_vec().unwrap();
+        let gamma = [1.5f32, 0.5, 2.0];
+        for ch in 0..3 {
+            let idx: Vec<usize> = (0..4).flat_map(|b| (0..10).map(move |k| b * 30 + ch * 10 + k)).collect();
+            let n = idx.len() as f64;
+            let mean = idx.iter().map(|&i| data[i] as f64).sum::<f64>() / n;
+            let var = idx.iter().map(|&i| (data[i] as f64 - mean).powi(2)).sum::<f64>() / n;
+            for &i in &idx {
+                let want = (data[i] as f64 - mean) / (var + 1e-5).sqrt() * gamma[ch] as f64;
+                assert!((got[i] as f64 - want).abs() < 1e-4, "channel {ch}: {} vs {want}", got[i]);
+            }
+            // running statistics as PyTorch keeps them: momentum 0.1, unbiased variance
+            let rm: Vec<f32> = bn.running_mean.value_sync().into_data().into_vec().unwrap();
+            let rv: Vec<f32> = bn.running_var.value_sync().into_data().into_vec().unwrap();
+            assert!((rm[ch] as f64 - 0.1 * mean).abs() < 1e-4);
+            assert!((rv[ch] as f64 - (0.9 + 0.1 * var * n / (n - 1.0))).abs() < 1e-4);
+        }
     }
 }

@@ -1,0 +1,99 @@
+//! Timing side of `benches/model.py`: the log-mel front end and CNN14 clip embeddings on the CPU
+//! backend, on synthetic clips. Prints one JSON object; the Python script runs torchaudio / PyTorch
+//! on the same work and reports the ratios (see BENCHMARKS.md).
+//!
+//!     cargo run --release --example bench_model -- logmel --clips 50 --seconds 10
+//!     cargo run --release --example bench_model -- cnn14 --batch 8 --seconds 10 --repeats 3
+//!
+//! The thread count is rayon's (RAYON_NUM_THREADS).
+
+use std::time::Instant;
+
+use clap_tools::model::cnn14::Cnn14Config;
+use clap_tools::model::logmel::LogMel;
+use clap_tools_backends::burn::tensor::{Tensor, TensorData};
+use clap_tools_backends::Cpu;
+
+fn arg(args: &[String], name: &str, default: f64) -> f64 {
+    args.windows(2).find(|w| w[0] == name).map_or(default, |w| w[1].parse().expect("a number"))
+}
+
+fn clip(i: usize, n: usize) -> Vec<f32> {
+    // a deterministic noise + tone clip (the content does not change the work)
+    let mut s = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
+    (0..n)
+        .map(|k| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            0.05 * ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) + 0.3 * (k as f32 * 0.07).sin()
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().map(String::as_str).unwrap_or("");
+    let rate = arg(&args, "--rate", 32000.0) as u32;
+    let seconds = arg(&args, "--seconds", 10.0);
+    let n = (seconds * rate as f64) as usize;
+    let threads = rayon::current_num_threads();
+    match which {
+        "logmel" => {
+            let clips = arg(&args, "--clips", 50.0) as usize;
+            let lm = LogMel::for_rate(rate).expect("32000 or 16000");
+            let waves: Vec<Vec<f32>> = (0..clips).map(|i| clip(i, n)).collect();
+            let _ = lm.compute(&waves[0]); // warm up
+            // one clip at a time, as a data worker computes them
+            let t = Instant::now();
+            for w in &waves {
+                std::hint::black_box(lm.compute(w));
+            }
+            let single = t.elapsed().as_secs_f64() / clips as f64;
+            // a batch, frames in parallel
+            let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+            let t = Instant::now();
+            std::hint::black_box(lm.batch(&refs));
+            let batched = t.elapsed().as_secs_f64() / clips as f64;
+            println!(
+                "{}",
+                serde_json::json!({"what": "logmel", "threads": threads, "clips": clips, "seconds": seconds,
+                    "rate": rate, "ms_per_clip_single": single * 1e3, "ms_per_clip_batch": batched * 1e3})
+            );
+        }
+        "cnn14" => {
+            let batch = arg(&args, "--batch", 8.0) as usize;
+            let repeats = arg(&args, "--repeats", 3.0) as usize;
+            let device = Default::default();
+            let model = Cnn14Config::default().init::<Cpu>(&device);
+            let lm = LogMel::for_rate(rate).expect("32000 or 16000");
+            let waves: Vec<Vec<f32>> = (0..batch).map(|i| clip(i, n)).collect();
+            let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+            let run = || {
+                let mel = lm.batch(&refs);
+                let valid: Vec<usize> = mel.wave_lengths.iter().map(|&k| lm.frames(k)).collect();
+                let x = Tensor::<Cpu, 3>::from_data(TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]), &device);
+                let out = model.forward(x, &valid);
+                std::hint::black_box(out.into_data());
+            };
+            run(); // warm up
+            let mut times = Vec::new();
+            for _ in 0..repeats {
+                let t = Instant::now();
+                run();
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let median = times[times.len() / 2];
+            println!(
+                "{}",
+                serde_json::json!({"what": "cnn14", "threads": threads, "batch": batch, "seconds": seconds,
+                    "s_per_batch": median, "clips_per_s": batch as f64 / median, "times": times})
+            );
+        }
+        _ => {
+            eprintln!("usage: bench_model logmel|cnn14 [--rate R] [--seconds S] [--clips N | --batch B --repeats R]");
+            std::process::exit(2);
+        }
+    }
+}

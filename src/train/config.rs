@@ -1,0 +1,300 @@
+//! Training configuration, read from TOML. Unknown keys and bad values are errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    pub schedule: ScheduleConfig,
+    pub train: LoopConfig,
+    pub checkpoint: CheckpointConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Captions tables (Parquet or caption JSON) of the training clips.
+    pub train_captions: Vec<PathBuf>,
+    /// Waveform index of the packed training clips (waveform.csv or waveforms.parquet).
+    pub train_waveforms: PathBuf,
+    pub val_captions: Vec<PathBuf>,
+    pub val_waveforms: PathBuf,
+    /// Sample rate the waveforms were packed at (32000 or 16000).
+    pub sample_rate: u32,
+    /// Length of the random training crops, in seconds (clips shorter are used whole).
+    pub crop_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Audio encoder kind: "cnn14".
+    pub audio_encoder: String,
+    /// CNN14 block widths (default PANNs': [64, 128, 256, 512, 1024, 2048]).
+    #[serde(default)]
+    pub audio_channels: Option<[usize; 6]>,
+    /// A PANNs checkpoint (Cnn14_mAP=0.431.pth) to start the audio encoder from.
+    #[serde(default)]
+    pub audio_pretrained: Option<PathBuf>,
+    /// Text encoder kind: "bert".
+    pub text_encoder: String,
+    /// Hugging Face folder of the text encoder: config.json and vocab.txt / tokenizer.json, and the
+    /// weights (model.safetensors or pytorch_model.bin) when `text_pretrained`.
+    pub text_encoder_dir: PathBuf,
+    /// Start the text encoder from the folder's weights (else from random weights).
+    #[serde(default = "yes")]
+    pub text_pretrained: bool,
+    /// Size of the shared embedding space.
+    pub shared_dim: usize,
+    /// Token length of the captions (padding and truncation).
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    /// SpecAugment on the training log-mels (2 time masks ≤ 64 frames, 2 frequency masks ≤ 8 bands).
+    #[serde(default = "yes")]
+    pub specaugment: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// "adam" (the reference's).
+    #[serde(default = "default_optimizer")]
+    pub kind: String,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Clip gradients to this L2 norm (none when absent).
+    #[serde(default)]
+    pub grad_clip_norm: Option<f32>,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self { kind: default_optimizer(), lr: default_lr(), weight_decay: 0.0, grad_clip_norm: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Linear warm-up from 0 to the learning rate over these iterations, then cosine decay to 0.
+    pub warmup_iterations: u64,
+    pub total_iterations: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopConfig {
+    pub batch_size: usize,
+    /// Validate (all retrieval metrics) every this many iterations, and at the end.
+    pub val_interval: u64,
+    /// Clips per forward pass in validation.
+    #[serde(default = "default_val_batch")]
+    pub val_batch_size: usize,
+    pub seed: u64,
+    /// Threads preparing batches (decode, crop, log-mel, tokenise) ahead of the model.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Folder of the run: checkpoints, the JSONL log, the config used.
+    pub dir: PathBuf,
+    /// Write a periodic checkpoint every this many iterations (and at each validation).
+    pub every: u64,
+    /// How many periodic checkpoints to keep (the best is kept apart).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_tokens() -> usize {
+    30
+}
+fn default_optimizer() -> String {
+    "adam".into()
+}
+fn default_lr() -> f64 {
+    1e-4
+}
+fn default_val_batch() -> usize {
+    8
+}
+fn default_workers() -> usize {
+    4
+}
+fn default_keep() -> usize {
+    1
+}
+
+impl TrainConfig {
+    /// Read and check a TOML config. Relative paths are taken from the config file's folder.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Many { path: path.to_path_buf(), problems })
+        }
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        self.data.train_captions.iter_mut().for_each(fix);
+        self.data.val_captions.iter_mut().for_each(fix);
+        fix(&mut self.data.train_waveforms);
+        fix(&mut self.data.val_waveforms);
+        if let Some(p) = self.model.audio_pretrained.as_mut() {
+            fix(p);
+        }
+        fix(&mut self.model.text_encoder_dir);
+        fix(&mut self.checkpoint.dir);
+    }
+
+    /// Every bad value, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let mut check = |ok: bool, key: &str, msg: &str| {
+            if !ok {
+                p.push(format!("{key}: {msg}"));
+            }
+        };
+        check(!self.data.train_captions.is_empty(), "data.train_captions", "give at least one captions table");
+        check(!self.data.val_captions.is_empty(), "data.val_captions", "give at least one captions table");
+        check(
+            matches!(self.data.sample_rate, 32000 | 16000),
+            "data.sample_rate",
+            "must be 32000 or 16000 (the CNN14 front end's rates)",
+        );
+        check(self.data.crop_seconds > 0.0 && self.data.crop_seconds.is_finite(), "data.crop_seconds", "must be > 0");
+        check(self.model.audio_encoder == "cnn14", "model.audio_encoder", "the audio encoder kinds are: cnn14");
+        check(self.model.text_encoder == "bert", "model.text_encoder", "the text encoder kinds are: bert");
+        check(self.model.shared_dim > 0, "model.shared_dim", "must be > 0");
+        check(self.model.max_tokens >= 3, "model.max_tokens", "must be at least 3 ([CLS] x [SEP])");
+        if let Some(c) = self.model.audio_channels {
+            check(c.iter().all(|&x| x > 0), "model.audio_channels", "every width must be > 0");
+        }
+        check(self.optimizer.kind == "adam", "optimizer.kind", "the optimizers are: adam");
+        check(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite(), "optimizer.lr", "must be > 0");
+        check(self.optimizer.weight_decay >= 0.0, "optimizer.weight_decay", "must be >= 0");
+        if let Some(c) = self.optimizer.grad_clip_norm {
+            check(c > 0.0, "optimizer.grad_clip_norm", "must be > 0");
+        }
+        check(self.schedule.total_iterations > 0, "schedule.total_iterations", "must be > 0");
+        check(
+            self.schedule.warmup_iterations < self.schedule.total_iterations,
+            "schedule.warmup_iterations",
+            "must be less than schedule.total_iterations",
+        );
+        check(self.train.batch_size >= 2, "train.batch_size", "must be at least 2 (the loss contrasts the batch)");
+        check(self.train.val_interval > 0, "train.val_interval", "must be > 0");
+        check(self.train.val_batch_size > 0, "train.val_batch_size", "must be > 0");
+        check(self.train.workers > 0, "train.workers", "must be > 0");
+        check(self.checkpoint.every > 0, "checkpoint.every", "must be > 0");
+        check(self.checkpoint.keep > 0, "checkpoint.keep", "must be > 0");
+        p
+    }
+}
+
+/// A TOML error with the line and, where the error sits on a `key = value` line, the dotted key.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let msg = e.message().trim().to_string();
+    let Some(span) = e.span() else { return Error::file(path, msg) };
+    let start = span.start.min(text.len());
+    let line = text[..start].matches('\n').count() as u64 + 1;
+    let before: Vec<&str> = text[..start].lines().collect();
+    let current = text.lines().nth(line as usize - 1).unwrap_or("");
+    let section = before.iter().rev().find_map(|l| {
+        let l = l.trim();
+        (l.starts_with('[') && l.ends_with(']')).then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    });
+    let key = current.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    match (section, key) {
+        (Some(s), Some(k)) => Error::line(path, line, format!("{s}.{k}: {msg}")),
+        (None, Some(k)) => Error::line(path, line, format!("{k}: {msg}")),
+        _ => Error::line(path, line, msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[data]
+train_captions = ["train.parquet"]
+train_waveforms = "packed/waveforms.parquet"
+val_captions = ["val.parquet"]
+val_waveforms = "packed/waveforms.parquet"
+sample_rate = 32000
+crop_seconds = 10.0
+
+[model]
+audio_encoder = "cnn14"
+text_encoder = "bert"
+text_encoder_dir = "bert-medium"
+shared_dim = 1024
+
+[schedule]
+warmup_iterations = 20
+total_iterations = 100
+
+[train]
+batch_size = 128
+val_interval = 10
+seed = 1
+
+[checkpoint]
+dir = "runs/x"
+every = 5
+"#;
+
+    fn parse(text: &str) -> Result<TrainConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        TrainConfig::from_file(&p)
+    }
+
+    #[test]
+    fn a_good_config_parses_with_defaults_and_resolved_paths() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.optimizer.lr, 1e-4);
+        assert!(c.model.text_pretrained && c.model.specaugment);
+        assert!(c.data.train_waveforms.is_absolute());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let err = parse(&GOOD.replace("shared_dim = 1024", "shared_dim = 1024\nshared_dims = 3")).unwrap_err();
+        assert!(err.to_string().contains("shared_dims"), "{err}");
+        assert!(err.to_string().contains(":15:"), "names the line: {err}");
+        let err = parse(&GOOD.replace("sample_rate = 32000", "sample_rate = 44100")).unwrap_err();
+        assert!(err.to_string().contains("data.sample_rate"), "{err}");
+        let err = parse(&GOOD.replace("warmup_iterations = 20", "warmup_iterations = 200")).unwrap_err();
+        assert!(err.to_string().contains("schedule.warmup_iterations"), "{err}");
+        let err = parse(&GOOD.replace("batch_size = 128", "batch_size = \"big\"")).unwrap_err();
+        assert!(err.to_string().contains("train.batch_size"), "{err}");
+    }
+}

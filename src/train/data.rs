@@ -1,0 +1,278 @@
+//! Training and validation data from packed shards and caption tables.
+//!
+//! Training batches are a pure function of (seed, iteration): the clips of an epoch are a seeded
+//! permutation, and each batch's crops, captions and SpecAugment masks come from a generator seeded
+//! with the iteration. So a resumed run sees exactly the batches the uninterrupted run would have.
+//! Background workers prepare batches (read crops, log-mel, SpecAugment, tokenise) ahead of the
+//! model, and the loader hands them out in order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::model::cnn14::DOWNSAMPLE;
+use crate::model::logmel::{LogMel, LogMelBatch, SpecAugment};
+use crate::model::tokenizer::{CaptionTokenizer, Tokens};
+use crate::schema::Caption;
+use crate::shards::{read_index, WaveformReader};
+use crate::split::{shuffle, SplitMix64};
+
+/// One clip with its captions (in caption_index order).
+#[derive(Debug, Clone)]
+pub struct ClipCaptions {
+    pub audio_id: String,
+    pub captions: Vec<String>,
+}
+
+/// Clips that have captions and a packed waveform; what is missing on either side is reported.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub clips: Vec<ClipCaptions>,
+    /// audio_ids with captions but no waveform.
+    pub no_waveform: Vec<String>,
+    /// audio_ids with a waveform but no caption.
+    pub no_caption: usize,
+    pub index: PathBuf,
+    pub pairs: Vec<(String, PathBuf)>,
+}
+
+/// Join caption tables with a waveform index, clips sorted by audio_id.
+pub fn join(captions: &[PathBuf], index: &Path) -> Result<Joined> {
+    let mut by_clip: BTreeMap<String, Vec<Caption>> = BTreeMap::new();
+    for path in captions {
+        for c in crate::manifest::read_captions(path)? {
+            by_clip.entry(c.audio_id.clone()).or_default().push(c);
+        }
+    }
+    let pairs = read_index(index)?;
+    let packed: HashMap<&str, ()> = pairs.iter().map(|(id, _)| (id.as_str(), ())).collect();
+    let mut clips = Vec::new();
+    let mut no_waveform = Vec::new();
+    for (id, mut caps) in by_clip {
+        if !packed.contains_key(id.as_str()) {
+            no_waveform.push(id);
+            continue;
+        }
+        caps.sort_by_key(|c| c.caption_index);
+        clips.push(ClipCaptions { audio_id: id, captions: caps.into_iter().map(|c| c.caption).collect() });
+    }
+    let no_caption = pairs.len() - clips.len();
+    Ok(Joined { clips, no_waveform, no_caption, index: index.to_path_buf(), pairs })
+}
+
+/// A prepared training batch.
+pub struct TrainBatch {
+    pub iteration: u64,
+    pub mel: LogMelBatch,
+    /// Valid log-mel frames of each clip (its crop's samples / hop + 1).
+    pub valid_frames: Vec<usize>,
+    pub tokens: Tokens,
+    pub audio_ids: Vec<String>,
+}
+
+/// What a training batch is made of: the same for the same (seed, iteration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// (clip index, crop start in samples, caption index)
+    pub items: Vec<(usize, usize, usize)>,
+    pub specaug_seed: u64,
+}
+
+fn mix(a: u64, b: u64) -> u64 {
+    let mut r = SplitMix64::new(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    r.next_u64()
+}
+
+/// The shared, read-only state the workers prepare batches from.
+pub struct TrainSource {
+    pub clips: Vec<ClipCaptions>,
+    lengths: Vec<usize>,
+    reader: WaveformReader,
+    logmel: LogMel,
+    tokenizer: CaptionTokenizer,
+    batch_size: usize,
+    crop: usize,
+    seed: u64,
+    specaugment: bool,
+}
+
+impl TrainSource {
+    pub fn new(
+        joined: Joined,
+        logmel: LogMel,
+        tokenizer: CaptionTokenizer,
+        batch_size: usize,
+        crop_seconds: f64,
+        seed: u64,
+        specaugment: bool,
+    ) -> Result<Self> {
+        if joined.clips.len() < batch_size {
+            return Err(Error::file(
+                &joined.index,
+                format!("{} training clips with captions and waveforms, fewer than one batch of {batch_size}", joined.clips.len()),
+            ));
+        }
+        let reader = WaveformReader::from_pairs(joined.pairs);
+        let lengths = joined.clips.iter().map(|c| reader.len(&c.audio_id)).collect::<Result<Vec<_>>>()?;
+        let crop = (crop_seconds * logmel.config().sample_rate as f64).round() as usize;
+        Ok(Self { clips: joined.clips, lengths, reader, logmel, tokenizer, batch_size, crop, seed, specaugment })
+    }
+
+    pub fn batches_per_epoch(&self) -> u64 {
+        (self.clips.len() / self.batch_size) as u64
+    }
+
+    /// The clips, crops and captions of batch `iteration` (0-based).
+    pub fn plan(&self, iteration: u64) -> Plan {
+        let per_epoch = self.batches_per_epoch();
+        let (epoch, slot) = (iteration / per_epoch, (iteration % per_epoch) as usize);
+        let mut order: Vec<usize> = (0..self.clips.len()).collect();
+        shuffle(&mut order, &mut SplitMix64::new(mix(self.seed, epoch)));
+        let mut rng = SplitMix64::new(mix(self.seed ^ 0x5EED, iteration));
+        let items = order[slot * self.batch_size..(slot + 1) * self.batch_size]
+            .iter()
+            .map(|&c| {
+                let len = self.lengths[c];
+                let start = if len > self.crop { rng.below((len - self.crop + 1) as u64) as usize } else { 0 };
+                let caption = rng.below(self.clips[c].captions.len() as u64) as usize;
+                (c, start, caption)
+            })
+            .collect();
+        Plan { items, specaug_seed: rng.next_u64() }
+    }
+
+    /// Read, transform and tokenise batch `iteration`.
+    pub fn prepare(&self, iteration: u64) -> Result<TrainBatch> {
+        let plan = self.plan(iteration);
+        let min = (DOWNSAMPLE - 1) * self.logmel.config().hop;
+        let mut waves = Vec::with_capacity(plan.items.len());
+        let mut captions = Vec::with_capacity(plan.items.len());
+        let mut audio_ids = Vec::with_capacity(plan.items.len());
+        for &(c, start, cap) in &plan.items {
+            let clip = &self.clips[c];
+            waves.push(self.reader.read_crop(&clip.audio_id, start, self.crop)?);
+            captions.push(clip.captions[cap].as_str());
+            audio_ids.push(clip.audio_id.clone());
+        }
+        let lengths: Vec<usize> = waves.iter().map(Vec::len).collect();
+        // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
+        if let Some(w) = waves.first_mut() {
+            if lengths.iter().all(|&n| n < min) {
+                w.resize(min, 0.0);
+            }
+        }
+        let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+        let mut mel = self.logmel.batch(&refs);
+        mel.wave_lengths = lengths;
+        if self.specaugment {
+            SpecAugment::default().apply(&mut mel, &mut SplitMix64::new(plan.specaug_seed));
+        }
+        let valid_frames = mel.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
+        let tokens = self.tokenizer.encode_batch(&captions)?;
+        Ok(TrainBatch { iteration, mel, valid_frames, tokens, audio_ids })
+    }
+}
+
+/// Batches `start..end` prepared by background threads and handed out in order.
+pub struct Loader {
+    rx: Option<Receiver<(u64, Result<TrainBatch>)>>,
+    pending: BTreeMap<u64, Result<TrainBatch>>,
+    next: u64,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Loader {
+    pub fn new(source: Arc<TrainSource>, start: u64, end: u64, workers: usize) -> Self {
+        let (tx, rx) = sync_channel(workers * 2);
+        let counter = Arc::new(AtomicU64::new(start));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..workers)
+            .map(|_| {
+                let (tx, counter, stop, source) = (tx.clone(), counter.clone(), stop.clone(), source.clone());
+                std::thread::spawn(move || loop {
+                    let i = counter.fetch_add(1, Ordering::SeqCst);
+                    if i >= end || stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // The log-mel of a batch runs on rayon's pool; one batch per worker at a time.
+                    if tx.send((i, source.prepare(i))).is_err() {
+                        break;
+                    }
+                })
+            })
+            .collect();
+        Self { rx: Some(rx), pending: BTreeMap::new(), next: start, stop, threads }
+    }
+
+    /// The next batch in order (None when the range is done).
+    pub fn next_batch(&mut self) -> Option<Result<TrainBatch>> {
+        loop {
+            if let Some(b) = self.pending.remove(&self.next) {
+                self.next += 1;
+                return Some(b);
+            }
+            match self.rx.as_ref()?.recv() {
+                Ok((i, b)) => {
+                    self.pending.insert(i, b);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Workers blocked on a full channel get an error once the receiver is gone, and stop.
+        drop(self.rx.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Validation clips and the first `captions_per_clip` captions of each, in clip order (the order
+/// the retrieval metrics expect: the captions of clip j in rows j·k … j·k+k−1).
+pub struct ValSet {
+    pub audio_ids: Vec<String>,
+    pub captions: Vec<String>,
+    pub captions_per_clip: usize,
+    pub reader: WaveformReader,
+    /// Clips dropped for having fewer captions than the others.
+    pub dropped: usize,
+}
+
+impl ValSet {
+    /// `k`: captions per clip; `None` takes the most common count, and clips with fewer are left out
+    /// (the metrics need the same number of captions for every clip).
+    pub fn new(joined: Joined, k: Option<usize>) -> Result<Self> {
+        if joined.clips.is_empty() {
+            return Err(Error::file(&joined.index, "no validation clip has both captions and a waveform"));
+        }
+        let k = k.unwrap_or_else(|| {
+            let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+            for c in &joined.clips {
+                *counts.entry(c.captions.len()).or_default() += 1;
+            }
+            counts.into_iter().max_by_key(|&(n, count)| (count, n)).map_or(1, |(n, _)| n)
+        });
+        let mut audio_ids = Vec::new();
+        let mut captions = Vec::new();
+        let mut dropped = 0;
+        for c in joined.clips {
+            if c.captions.len() < k {
+                dropped += 1;
+                continue;
+            }
+            captions.extend(c.captions.into_iter().take(k));
+            audio_ids.push(c.audio_id);
+        }
+        Ok(Self { audio_ids, captions, captions_per_clip: k, reader: WaveformReader::from_pairs(joined.pairs), dropped })
+    }
+}

@@ -1,0 +1,207 @@
+//! Training as a user runs it: a small model on the demo corpus, checkpoints, kill -9 and --resume,
+//! `eval` on the best checkpoint, and config errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{fails, ok, s};
+
+/// The demo corpus, packed, without training (made once per test).
+fn demo_data(dir: &Path, clips: usize) -> PathBuf {
+    let out = dir.join("demo");
+    ok(&["demo", "--out", s(&out), "--clips", &clips.to_string(), "--no-train"]);
+    out
+}
+
+/// A tiny text encoder folder and a TOML config over the demo data.
+fn write_config(dir: &Path, data: &Path, run: &Path, iterations: u64, extra: &str) -> PathBuf {
+    let captions: Vec<String> = clap_tools::table::read_captions(&data.join("tables/captions.parquet"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.caption)
+        .collect();
+    clap_tools::demo::write_text_encoder(&dir.join("text"), &captions, 32).unwrap();
+    let config = format!(
+        r#"
+[data]
+train_captions = ["{train}"]
+train_waveforms = "{wav}"
+val_captions = ["{val}"]
+val_waveforms = "{wav}"
+sample_rate = 32000
+crop_seconds = 1.0
+
+[model]
+audio_encoder = "cnn14"
+audio_channels = [4, 8, 8, 16, 16, 16]
+text_encoder = "bert"
+text_encoder_dir = "{text}"
+text_pretrained = false
+shared_dim = 16
+specaugment = true
+
+[optimizer]
+lr = 0.001
+grad_clip_norm = 5.0
+
+[schedule]
+warmup_iterations = 2
+total_iterations = {iterations}
+
+[train]
+batch_size = 8
+val_interval = 6
+val_batch_size = 8
+seed = 7
+workers = 2
+
+[checkpoint]
+dir = "{run}"
+every = 3
+keep = 2
+{extra}"#,
+        train = s(&data.join("tables/captions_train.parquet")),
+        val = s(&data.join("tables/captions_val.parquet")),
+        wav = s(&data.join("packed/waveforms.parquet")),
+        text = s(&dir.join("text")),
+        run = s(run),
+    );
+    let path = dir.join(format!("{}.toml", run.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn log_lines(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn last_val(run: &Path) -> serde_json::Value {
+    log_lines(run).into_iter().rev().find(|v| v.get("val").is_some()).expect("a validation line")["val"].clone()
+}
+
+#[test]
+fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo_data(dir.path(), 60);
+    let whole = dir.path().join("whole");
+    let cfg_whole = write_config(dir.path(), &data, &whole, 12, "");
+    ok(&["train", "--config", s(&cfg_whole)]);
+    let expected = last_val(&whole);
+    assert!(whole.join("best/model.safetensors").is_file());
+    let kept: Vec<_> = std::fs::read_dir(whole.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(kept.len(), 2, "retention keeps 2 periodic checkpoints: {kept:?}");
+
+    // Same run, killed with SIGKILL once a checkpoint is on disk, then resumed.
+    let broken = dir.path().join("broken");
+    let cfg = write_config(dir.path(), &data, &broken, 12, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["train", "--config", s(&cfg)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !broken.join("checkpoints/iter-00000006/state.json").exists() {
+        assert!(t.elapsed() < Duration::from_secs(600), "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = ok(&["train", "--config", s(&cfg), "--resume"]);
+    let got = last_val(&broken);
+    for (dir, key) in [("t2a", "R1"), ("t2a", "R5"), ("t2a", "MeanR"), ("a2t", "R1"), ("a2t", "MeanR")] {
+        let (a, b) = (got[dir][key].as_f64().unwrap(), expected[dir][key].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{dir} {key}: resumed {a} vs uninterrupted {b}\n{out}");
+    }
+    let losses = |run: &Path| -> Vec<f64> {
+        log_lines(run).iter().filter_map(|v| v.get("loss").and_then(|l| l.as_f64())).collect()
+    };
+    let (a, b) = (losses(&broken), losses(&whole));
+    assert_eq!(a.len(), 12, "the resumed log has each iteration once");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * y.abs(), "iteration {}: loss {x} vs {y}", i + 1);
+    }
+    for entry in std::fs::read_dir(broken.join("checkpoints")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".partial"), "left-over {name}");
+    }
+
+    // eval on the best checkpoint gives the metrics the trainer logged for it.
+    let best_iter = log_lines(&whole)
+        .into_iter()
+        .rfind(|v| v["best"].as_bool() == Some(true))
+        .unwrap();
+    let json = ok(&[
+        "eval", "--checkpoint", s(&whole.join("best")), "--captions", s(&data.join("tables/captions_val.parquet")),
+        "--waveforms", s(&data.join("packed/waveforms.parquet")), "--batch-size", "8", "--json",
+    ]);
+    let m: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in ["R1", "R5", "R10", "MeanR"] {
+        let (a, b) = (m["t2a"][key].as_f64().unwrap(), best_iter["val"]["t2a"][key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-9, "eval t2a {key} {a} vs logged {b}");
+    }
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nodata");
+    let run = dir.path().join("run");
+    let cfg = write_config_unchecked(dir.path(), &data, &run, "\n[extra]\nfoo = 1\n");
+    let err = fails(&["train", "--config", s(&cfg)]);
+    assert!(err.contains("extra"), "{err}");
+    let cfg = write_config_unchecked(dir.path(), &data, &run, "").to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("batch_size = 8", "batch_size = 1");
+    std::fs::write(&cfg, text).unwrap();
+    let err = fails(&["train", "--config", &cfg]);
+    assert!(err.contains("train.batch_size"), "{err}");
+    let err = fails(&["train", "--config", s(&dir.path().join("missing.toml"))]);
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+/// A config whose data need not exist (for the parse and value checks).
+fn write_config_unchecked(dir: &Path, data: &Path, run: &Path, extra: &str) -> PathBuf {
+    std::fs::create_dir_all(data.join("tables")).unwrap();
+    let text = format!(
+        r#"
+[data]
+train_captions = ["t.parquet"]
+train_waveforms = "w.parquet"
+val_captions = ["v.parquet"]
+val_waveforms = "w.parquet"
+sample_rate = 32000
+crop_seconds = 1.0
+
+[model]
+audio_encoder = "cnn14"
+text_encoder = "bert"
+text_encoder_dir = "text"
+shared_dim = 16
+
+[schedule]
+warmup_iterations = 2
+total_iterations = 10
+
+[train]
+batch_size = 8
+val_interval = 5
+seed = 1
+
+[checkpoint]
+dir = "{run}"
+every = 5
+{extra}"#,
+        run = s(run)
+    );
+    let p = dir.join("bad.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}

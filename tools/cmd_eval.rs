@@ -1,0 +1,90 @@
+//! `clap-tools eval`: retrieval metrics of a checkpoint on captions and packed waveforms.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap_tools::embed::{Embedder, ModelSource};
+use clap_tools::eval::render;
+use clap_tools::model::tokenizer::{CaptionTokenizer, DEFAULT_MAX_LEN};
+use clap_tools::train::data::{join, ValSet};
+use clap_tools::train::validate::evaluate_model;
+use clap_tools_backends::{default_device, Selected};
+use tracing::{info, warn};
+
+/// Evaluate a CLAP checkpoint: text-to-audio and audio-to-text R@1/5/10/50, MedR, MeanR, the
+/// geometric mean of R1-R5-R10 and the DCASE mAP@10, on the clips of --waveforms that have captions.
+///
+/// Each clip is embedded whole; each clip contributes its first K captions (--captions-per-clip,
+/// default the most common count; clips with fewer are left out and reported), as the metrics need
+/// the same number of captions per clip.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A clap-tools checkpoint folder (RUN/best, RUN/checkpoints/iter-N) or a reference .pth.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Text encoder folder (config.json + vocab); a clap-tools checkpoint folder carries its own.
+    #[arg(long)]
+    text_encoder: Option<PathBuf>,
+    /// Captions tables (Parquet or caption JSON) of the evaluation clips.
+    #[arg(long, required = true, num_args = 1..)]
+    captions: Vec<PathBuf>,
+    /// Waveform index of the packed evaluation clips (waveform.csv or waveforms.parquet).
+    #[arg(long)]
+    waveforms: PathBuf,
+    #[arg(long)]
+    captions_per_clip: Option<usize>,
+    /// Clips per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Front-end sample rate of a reference checkpoint.
+    #[arg(long, default_value_t = 32000)]
+    sample_rate: u32,
+    /// Write the metrics as JSON to this file.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Also write the similarity matrix (float32 .npy, captions × clips, rows grouped by clip).
+    #[arg(long)]
+    sims: Option<PathBuf>,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.captions_per_clip == Some(0) || a.batch_size == 0 {
+        bail!("--captions-per-clip and --batch-size must be at least 1");
+    }
+    let text_dir = match (&a.text_encoder, a.checkpoint.is_dir()) {
+        (Some(d), _) => d.clone(),
+        (None, true) => a.checkpoint.clone(),
+        (None, false) => bail!("{}: a reference checkpoint needs --text-encoder DIR", a.checkpoint.display()),
+    };
+    let source = ModelSource { checkpoint: a.checkpoint.clone(), text_encoder: a.text_encoder.clone(), sample_rate: a.sample_rate };
+    let e = Embedder::<Selected>::load(&source, default_device())?;
+    let tokenizer = CaptionTokenizer::from_dir(&text_dir, DEFAULT_MAX_LEN)?;
+    let joined = join(&a.captions, &a.waveforms)?;
+    if !joined.no_waveform.is_empty() {
+        warn!("{} clips have captions but no packed waveform (first: {:?}); left out", joined.no_waveform.len(), joined.no_waveform[0]);
+    }
+    let val = ValSet::new(joined, a.captions_per_clip)?;
+    if val.dropped > 0 {
+        warn!("{} clips have fewer than {} captions; left out", val.dropped, val.captions_per_clip);
+    }
+    info!("evaluating on {} clips × {} captions each", val.audio_ids.len(), val.captions_per_clip);
+    let bar = crate::progress(val.audio_ids.len() as u64, "clips");
+    let eval = evaluate_model(&e.model, &val, &e.logmel, &tokenizer, a.batch_size, &e.device, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    if let Some(p) = &a.sims {
+        clap_tools::npy::write_f32(p, &[val.captions.len(), val.audio_ids.len()], &eval.sims)?;
+    }
+    let json = serde_json::to_string_pretty(&eval.metrics)?;
+    if let Some(p) = &a.output {
+        clap_tools::atomic::write_bytes(p, json.as_bytes())?;
+    }
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{}", render(&eval.metrics));
+    }
+    Ok(())
+}
