@@ -556,7 +556,7 @@ impl Default for DemoTrainOptions {
             channels: [8, 16, 32, 64, 64, 64],
             hidden: 64,
             shared_dim: 64,
-            lr: 1e-3,
+            lr: 2e-3,
             seed: 1,
         }
     }
@@ -610,6 +610,7 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
         model: ModelConfig {
             audio_encoder: "cnn14".into(),
             audio_channels: Some(o.channels),
+            audio_dropout: false,
             audio_pretrained: None,
             text_encoder: "bert".into(),
             text_encoder_dir: out.join("text_encoder"),

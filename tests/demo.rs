@@ -34,3 +34,27 @@ fn demo_runs_the_data_path() {
     let err = fails(&["demo", "--out", s(&out), "--clips", "40"]);
     assert!(err.contains("--force"), "{err}");
 }
+
+/// A smaller demo end to end, training included: held-out retrieval well above chance.
+#[test]
+fn the_demo_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let stdout = ok(&["demo", "--out", s(&out), "--clips", "150", "--iterations", "100"]);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let r1 = summary["metrics"]["t2a"]["R1"].as_f64().unwrap();
+    let chance = summary["chance_t2a_r1"].as_f64().unwrap();
+    assert!(r1 >= 3.0 * chance, "held-out t2a R@1 {r1}% is not well above chance ({chance}%)\n{stdout}");
+    let mean_rank = summary["metrics"]["t2a"]["MeanR"].as_f64().unwrap();
+    let clips = summary["metrics"]["clips"].as_f64().unwrap();
+    assert!(mean_rank <= 0.6 * (clips + 1.0) / 2.0, "t2a MeanR {mean_rank} vs chance {}", (clips + 1.0) / 2.0);
+    assert!(stdout.contains("× chance"), "{stdout}");
+    assert!(out.join("run/best/model.safetensors").is_file());
+    assert_eq!(summary["searches"].as_array().unwrap().len(), 4);
+    // the trained checkpoint serves `embed` as it is
+    let emb = out.join("query");
+    ok(&["embed", "text", "--text", "rapid clicks", "--checkpoint", s(&out.join("run/best")), "-o", s(&emb)]);
+    let a = clap_tools::npy::read_f32(&emb.with_extension("npy")).unwrap();
+    assert_eq!(a.shape, vec![1, 64]);
+}

@@ -186,7 +186,7 @@ fn cnn14_loads_a_panns_checkpoint() {
 
 #[test]
 fn bad_weights_are_named() {
-    let cfg = Cnn14Config { channels: [4, 4, 8, 8, 8, 8], n_mels: 64 };
+    let cfg = Cnn14Config { channels: [4, 4, 8, 8, 8, 8], n_mels: 64, dropout: true };
     let good = panns_tensors(&cfg);
     let dir = tempfile::tempdir().unwrap();
     let try_load = |name: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>| -> String {

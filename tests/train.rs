@@ -205,3 +205,14 @@ every = 5
     std::fs::write(&p, text).unwrap();
     p
 }
+
+#[test]
+fn the_repository_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["configs/cnn14_bertmedium.toml", "configs/demo.toml"] {
+        let cfg = clap_tools::train::config::TrainConfig::from_file(&root.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(cfg.data.train_waveforms.is_absolute(), "{name}: paths resolve from the config's folder");
+    }
+    let reference = clap_tools::train::config::TrainConfig::from_file(&root.join("configs/cnn14_bertmedium.toml")).unwrap();
+    assert_eq!((reference.train.batch_size, reference.model.shared_dim, reference.data.crop_seconds), (128, 1024, 10.0));
+}

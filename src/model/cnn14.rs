@@ -28,11 +28,19 @@ pub const DOWNSAMPLE: usize = 32;
 pub struct Cnn14Config {
     pub channels: [usize; 6],
     pub n_mels: usize,
+    /// The reference's dropout (0.2 after each block, 0.5 around fc1) in training; off for very
+    /// narrow models, where it mostly slows learning.
+    #[serde(default = "yes")]
+    pub dropout: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Cnn14Config {
     fn default() -> Self {
-        Self { channels: [64, 128, 256, 512, 1024, 2048], n_mels: super::logmel::N_MELS }
+        Self { channels: [64, 128, 256, 512, 1024, 2048], n_mels: super::logmel::N_MELS, dropout: true }
     }
 }
 
@@ -57,7 +65,7 @@ impl Cnn14Config {
             *c = shape.first().copied().unwrap_or(0);
         }
         let (_, bn0) = weights::read_tensor(path, top_level_key, &format!("{prefix}bn0.running_mean"))?;
-        Ok(Self { channels, n_mels: bn0.first().copied().unwrap_or(0) })
+        Ok(Self { channels, n_mels: bn0.first().copied().unwrap_or(0), dropout: true })
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Cnn14<B> {
@@ -74,8 +82,8 @@ impl Cnn14Config {
             conv_block5: b5,
             conv_block6: b6,
             fc1: LinearConfig::new(c_in, c_in).init(device),
-            block_dropout: DropoutConfig::new(0.2).init(),
-            fc_dropout: DropoutConfig::new(0.5).init(),
+            block_dropout: DropoutConfig::new(if self.dropout { 0.2 } else { 0.0 }).init(),
+            fc_dropout: DropoutConfig::new(if self.dropout { 0.5 } else { 0.0 }).init(),
         }
     }
 }

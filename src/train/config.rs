@@ -41,6 +41,9 @@ pub struct ModelConfig {
     /// CNN14 block widths (default PANNs': [64, 128, 256, 512, 1024, 2048]).
     #[serde(default)]
     pub audio_channels: Option<[usize; 6]>,
+    /// The reference's dropout in CNN14 (off for very narrow models, where it mostly slows learning).
+    #[serde(default = "yes")]
+    pub audio_dropout: bool,
     /// A PANNs checkpoint (Cnn14_mAP=0.431.pth) to start the audio encoder from.
     #[serde(default)]
     pub audio_pretrained: Option<PathBuf>,

@@ -234,7 +234,11 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
     let bert = BertConfig::from_file(&text_dir.join("config.json"))?;
     let config = ClapConfig {
         sample_rate: cfg.data.sample_rate,
-        audio: Cnn14Config { channels: cfg.model.audio_channels.unwrap_or(Cnn14Config::default().channels), n_mels: 64 },
+        audio: Cnn14Config {
+            channels: cfg.model.audio_channels.unwrap_or(Cnn14Config::default().channels),
+            n_mels: 64,
+            dropout: cfg.model.audio_dropout,
+        },
         text: bert,
         shared_dim: cfg.model.shared_dim,
     };
