@@ -676,7 +676,7 @@ pub fn train_and_search(
     let device = clap_tools_backends::default_device();
     let model = Embedder::<clap_tools_backends::Selected>::load(&source, device)?;
     let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, cfg.model.max_tokens)?;
-    let val = tdata::ValSet::new(tdata::join(&cfg.data.val_captions, &cfg.data.val_waveforms)?, None)?;
+    let val = tdata::ValSet::new(tdata::join(&cfg.data.val_captions, &cfg.data.val_waveforms, 32000)?, None)?;
     let eval = validate::evaluate_model(&model.model, &val, &model.logmel, &tokenizer, 16, &model.device, |_| {})?;
     let chance_r1 = 100.0 / val.audio_ids.len() as f64;
 

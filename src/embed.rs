@@ -61,6 +61,7 @@ impl<B: Backend> Embedder<B> {
                 audio: crate::model::cnn14::Cnn14Config::from_weights(ckpt, Some("state_dict"), "audio_encoder.")?,
                 text: model.text_encoder.config().clone(),
                 shared_dim: model.audio_proj.weight.dims()[1],
+                max_tokens: crate::model::tokenizer::DEFAULT_MAX_LEN,
             };
             (model, config)
         };

@@ -131,6 +131,7 @@ fn clap_tools_checkpoint_round_trips() {
             .unwrap(),
         text: model.text_encoder.config().clone(),
         shared_dim: 24,
+        max_tokens: 30,
     };
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("ckpt");

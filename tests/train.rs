@@ -134,6 +134,14 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
         assert!(!name.ends_with(".partial"), "left-over {name}");
     }
 
+    // A new run over a finished one is refused; resuming with other settings too.
+    let err = fails(&["train", "--config", s(&cfg_whole)]);
+    assert!(err.contains("--resume"), "{err}");
+    let text = std::fs::read_to_string(&cfg_whole).unwrap().replace("seed = 7", "seed = 8");
+    std::fs::write(&cfg_whole, text).unwrap();
+    let err = fails(&["train", "--config", s(&cfg_whole), "--resume"]);
+    assert!(err.contains("train.seed"), "{err}");
+
     // eval on the best checkpoint gives the metrics the trainer logged for it.
     let best_iter = log_lines(&whole)
         .into_iter()

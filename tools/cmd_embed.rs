@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap_tools::embed::{self, Embedder, ModelSource};
-use clap_tools::model::tokenizer::{CaptionTokenizer, DEFAULT_MAX_LEN};
+use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::shards::WaveformReader;
 use clap_tools::table::EmbeddingRows;
 use clap_tools_backends::{default_device, Selected};
@@ -224,8 +224,8 @@ fn text(a: TextArgs) -> Result<()> {
     } else {
         bail!("give --captions TABLE or at least one --text");
     };
-    let tokenizer = CaptionTokenizer::from_dir(&dir, DEFAULT_MAX_LEN)?;
     let e = load(&a.model)?;
+    let tokenizer = CaptionTokenizer::from_dir(&dir, e.config.max_tokens)?;
     let bar = crate::progress(captions.len() as u64, "captions");
     let mut rows = EmbeddingRows { dim: e.dim(), ..Default::default() };
     for chunk in captions.chunks(a.batch_size) {

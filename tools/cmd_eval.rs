@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap_tools::embed::{Embedder, ModelSource};
 use clap_tools::eval::render;
-use clap_tools::model::tokenizer::{CaptionTokenizer, DEFAULT_MAX_LEN};
+use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::train::data::{join, ValSet};
 use clap_tools::train::validate::evaluate_model;
 use clap_tools_backends::{default_device, Selected};
@@ -61,8 +61,8 @@ pub fn run(a: Args) -> Result<()> {
     };
     let source = ModelSource { checkpoint: a.checkpoint.clone(), text_encoder: a.text_encoder.clone(), sample_rate: a.sample_rate };
     let e = Embedder::<Selected>::load(&source, default_device())?;
-    let tokenizer = CaptionTokenizer::from_dir(&text_dir, DEFAULT_MAX_LEN)?;
-    let joined = join(&a.captions, &a.waveforms)?;
+    let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
+    let joined = join(&a.captions, &a.waveforms, e.config.sample_rate)?;
     if !joined.no_waveform.is_empty() {
         warn!("{} clips have captions but no packed waveform (first: {:?}); left out", joined.no_waveform.len(), joined.no_waveform[0]);
     }

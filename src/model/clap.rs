@@ -40,6 +40,13 @@ pub struct ClapConfig {
     pub audio: Cnn14Config,
     pub text: BertConfig,
     pub shared_dim: usize,
+    /// Token length of the captions (padding and truncation) the model was trained with.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn default_max_tokens() -> usize {
+    super::tokenizer::DEFAULT_MAX_LEN
 }
 
 /// File names inside a clap-tools checkpoint directory.
@@ -158,7 +165,8 @@ impl<B: Backend> Clap<B> {
         {
             spec = spec.ignore(pattern);
         }
-        let model = ClapConfig { sample_rate, audio, text, shared_dim }.init(device)?;
+        let max_tokens = default_max_tokens();
+        let model = ClapConfig { sample_rate, audio, text, shared_dim, max_tokens }.init(device)?;
         let mut model = weights::load(model, checkpoint, Layout::Pytorch, &spec)?;
         // 0-dimensional in the reference, so it is read on its own.
         let (scale, _) = weights::read_tensor(checkpoint, top, "logit_scale")?;

@@ -220,6 +220,19 @@ impl<B: Backend> Cnn14<B> {
         self.fc1.weight.dims()[1]
     }
 
+    /// The six block widths.
+    pub fn channels(&self) -> [usize; 6] {
+        [&self.conv_block1, &self.conv_block2, &self.conv_block3, &self.conv_block4, &self.conv_block5, &self.conv_block6]
+            .map(|b| b.conv1.weight.dims()[0])
+    }
+
+    /// Switch the reference's dropout on or off (see [`Cnn14Config::dropout`]).
+    pub fn with_dropout(mut self, on: bool) -> Self {
+        self.block_dropout = DropoutConfig::new(if on { 0.2 } else { 0.0 }).init();
+        self.fc_dropout = DropoutConfig::new(if on { 0.5 } else { 0.0 }).init();
+        self
+    }
+
     /// Clip embeddings of a log-mel batch.
     ///
     /// # Shapes

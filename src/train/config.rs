@@ -75,7 +75,8 @@ pub struct OptimizerConfig {
     pub lr: f64,
     #[serde(default)]
     pub weight_decay: f32,
-    /// Clip gradients to this L2 norm (none when absent).
+    /// Clip gradients to this L2 norm (none when absent). burn clips each parameter's gradient on its
+    /// own, where PyTorch's clip_grad_norm_ uses the norm of all of them together.
     #[serde(default)]
     pub grad_clip_norm: Option<f32>,
 }

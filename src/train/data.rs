@@ -40,8 +40,18 @@ pub struct Joined {
     pub pairs: Vec<(String, PathBuf)>,
 }
 
-/// Join caption tables with a waveform index, clips sorted by audio_id.
-pub fn join(captions: &[PathBuf], index: &Path) -> Result<Joined> {
+/// Join caption tables with a waveform index, clips sorted by audio_id. A `waveforms.parquet` index
+/// records each clip's sample rate, which must be `sample_rate` (a `waveform.csv` does not say).
+pub fn join(captions: &[PathBuf], index: &Path, sample_rate: u32) -> Result<Joined> {
+    if crate::manifest::extension(index) == "parquet" {
+        if let Some(w) = crate::table::read_waveforms(index)?.into_iter().find(|w| w.sample_rate != sample_rate) {
+            return Err(Error::item(
+                index,
+                w.audio_id,
+                format!("packed at {} Hz, but the model's front end runs at {sample_rate} Hz", w.sample_rate),
+            ));
+        }
+    }
     let mut by_clip: BTreeMap<String, Vec<Caption>> = BTreeMap::new();
     for path in captions {
         for c in crate::manifest::read_captions(path)? {

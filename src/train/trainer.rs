@@ -204,7 +204,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
     let text_dir = &cfg.model.text_encoder_dir;
     let tokenizer = CaptionTokenizer::from_dir(text_dir, cfg.model.max_tokens)?;
     let logmel = LogMel::for_rate(cfg.data.sample_rate)?;
-    let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms)?;
+    let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms, cfg.data.sample_rate)?;
     if !train_join.no_waveform.is_empty() {
         tracing::warn!(
             "{} training clips have captions but no packed waveform (first: {:?}); they are left out",
@@ -212,7 +212,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             train_join.no_waveform[0]
         );
     }
-    let val = ValSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms)?, None)?;
+    let val = ValSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
     if val.dropped > 0 {
         tracing::warn!(
             "{} validation clips have fewer than {} captions and are left out of validation",
@@ -241,13 +241,36 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
         },
         text: bert,
         shared_dim: cfg.model.shared_dim,
+        max_tokens: cfg.model.max_tokens,
     };
+    if config.max_tokens > config.text.max_position_embeddings || tokenizer.vocab_size() > config.text.vocab_size {
+        return Err(Error::file(
+            text_dir.join("config.json"),
+            format!(
+                "model.max_tokens {} needs max_position_embeddings ≥ it (has {}), and the vocabulary's {} tokens need vocab_size ≥ it (has {})",
+                config.max_tokens,
+                config.text.max_position_embeddings,
+                tokenizer.vocab_size(),
+                config.text.vocab_size
+            ),
+        ));
+    }
     let mut optim = AdamConfig::new()
         .with_weight_decay((cfg.optimizer.weight_decay > 0.0).then(|| burn::optim::decay::WeightDecayConfig::new(cfg.optimizer.weight_decay)))
         .with_grad_clipping(cfg.optimizer.grad_clip_norm.map(burn::grad_clipping::GradientClippingConfig::Norm))
         .init::<Ad, Clap<Ad>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let resumed = if opts.resume { latest_checkpoint(&run)? } else { None };
+    if !opts.resume && (latest_checkpoint(&run)?.is_some() || run.join("best").exists()) {
+        return Err(Error::file(
+            &run,
+            "holds checkpoints of an earlier run: pass --resume to continue it, or set checkpoint.dir to a new folder",
+        ));
+    }
+    if resumed.is_some() {
+        check_same_run(&run.join("config.json"), cfg)?;
+    }
+    restore_best(&run)?;
     let (mut model, mut state) = match &resumed {
         Some((_, dir)) => {
             let (_, saved) = Clap::<Ad>::load_dir(dir, &device)?;
@@ -277,10 +300,13 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             let mut model = config.init::<Ad>(&device)?;
             if let Some(p) = &cfg.model.audio_pretrained {
                 let cnn = Cnn14::<Ad>::load_panns(p, &device)?;
-                if cnn.embed_dim() != config.audio.embed_dim() {
-                    return Err(Error::file(p, "the pretrained CNN14's widths differ from model.audio_channels"));
+                if cnn.channels() != config.audio.channels {
+                    return Err(Error::file(
+                        p,
+                        format!("its CNN14 widths {:?} differ from model.audio_channels {:?}", cnn.channels(), config.audio.channels),
+                    ));
                 }
-                model.audio_encoder = cnn;
+                model.audio_encoder = cnn.with_dropout(config.audio.dropout);
             }
             if cfg.model.text_pretrained {
                 model.text_encoder = Bert::<Ad>::load(text_dir, &device)?;
@@ -335,6 +361,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
         state.iteration = i + 1;
 
         let validate = (i + 1) % cfg.train.val_interval == 0 || i + 1 == total;
+        let mut best_model = None;
         if validate {
             on(Event::Validating { iteration: i + 1 });
             let inner = model.valid();
@@ -344,13 +371,14 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             if best {
                 state.best_score = Some(score);
                 state.best_iteration = Some(i + 1);
-                let dest = run.join("best");
-                save_checkpoint(&inner, &config, text_dir, &dest, |p| write_json(&p.join("state.json"), &state))?;
+                best_model = Some(inner);
             }
             log.line(serde_json::json!({"iteration": i + 1, "val": eval.metrics, "best": best}))?;
             on(Event::Validated { iteration: i + 1, metrics: &eval.metrics, best });
             last_metrics = Some(eval.metrics);
         }
+        // The periodic checkpoint (with the new best score in its state) is written before best/, so
+        // a resume never starts from a state older than best/.
         if validate || (i + 1) % cfg.checkpoint.every == 0 || i + 1 == end {
             let dest = checkpoints_dir(&run).join(format!("iter-{:08}", i + 1));
             let record = optim.to_record();
@@ -367,6 +395,9 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             on(Event::Checkpoint { path: &dest });
             prune(&run, cfg.checkpoint.keep)?;
         }
+        if let Some(inner) = best_model {
+            save_checkpoint(&inner, &config, text_dir, &run.join("best"), |p| write_json(&p.join("state.json"), &state))?;
+        }
     }
     drop(loader);
     Ok(Summary {
@@ -378,6 +409,42 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
         last_metrics,
         samples_per_second: samples as f64 / began.elapsed().as_secs_f64().max(1e-9),
     })
+}
+
+/// Settings that fix what a run computes: a resumed run must have the same ones.
+fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(saved) else { return Ok(()) };
+    let old: TrainConfig = serde_json::from_str(&text).map_err(|e| Error::file(saved, e.to_string()))?;
+    let mut diff = Vec::new();
+    let mut same = |key: &str, a: String, b: String| {
+        if a != b {
+            diff.push(format!("{key}: {a} in the run, {b} now"));
+        }
+    };
+    same("train.seed", old.train.seed.to_string(), cfg.train.seed.to_string());
+    same("train.batch_size", old.train.batch_size.to_string(), cfg.train.batch_size.to_string());
+    same("data.crop_seconds", old.data.crop_seconds.to_string(), cfg.data.crop_seconds.to_string());
+    same("data.sample_rate", old.data.sample_rate.to_string(), cfg.data.sample_rate.to_string());
+    same("schedule.warmup_iterations", old.schedule.warmup_iterations.to_string(), cfg.schedule.warmup_iterations.to_string());
+    same("schedule.total_iterations", old.schedule.total_iterations.to_string(), cfg.schedule.total_iterations.to_string());
+    same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
+    same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
+    same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
+    same("model.text_encoder_dir", old.model.text_encoder_dir.display().to_string(), cfg.model.text_encoder_dir.display().to_string());
+    if diff.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Many { path: saved.to_path_buf(), problems: diff.into_iter().map(|d| format!("resume needs the run's settings: {d}")).collect() })
+    }
+}
+
+/// A crash between the renames of `best/` can leave only `best.old` (the previous best): put it back.
+fn restore_best(run: &Path) -> Result<()> {
+    let (best, old) = (run.join("best"), run.join("best.old"));
+    if !best.exists() && old.is_dir() {
+        std::fs::rename(&old, &best).map_err(|e| Error::io(&best, e))?;
+    }
+    remove_dir(&run.join("best.partial"))
 }
 
 /// Keep the newest `keep` periodic checkpoints; remove older ones and any leftover `.partial`.
