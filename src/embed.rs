@@ -15,7 +15,7 @@ use clap_tools_backends::burn;
 use crate::audio::decode::decode_mono;
 use crate::error::{Error, Result};
 use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
-use crate::model::cnn14::DOWNSAMPLE;
+use crate::model::cnn14::min_samples;
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 use crate::table::EmbeddingRows;
@@ -74,23 +74,7 @@ impl<B: Backend> Embedder<B> {
     pub fn audio(&self, clips: &[&[f32]]) -> Vec<f32> {
         // CNN14 needs at least 32 frames: shorter batches are zero-padded to that (their valid
         // length stays their own).
-        let min = (DOWNSAMPLE - 1) * self.logmel.config().hop;
-        let padded: Vec<Vec<f32>>;
-        let clips: Vec<&[f32]> = if clips.iter().all(|c| c.len() < min) {
-            padded = clips
-                .iter()
-                .map(|c| {
-                    let mut v = c.to_vec();
-                    v.resize(min, 0.0);
-                    v
-                })
-                .collect();
-            padded.iter().map(|v| v.as_slice()).collect()
-        } else {
-            clips.to_vec()
-        };
-        let mut batch = self.logmel.batch(&clips);
-        batch.wave_lengths = clips.iter().zip(&batch.wave_lengths).map(|(_, &n)| n).collect();
+        let batch = self.logmel.batch_padded(clips, min_samples(self.logmel.config().hop));
         let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
         let mel = Tensor::<B, 3>::from_data(
             TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),

@@ -23,6 +23,12 @@ use crate::error::{Error, Result};
 /// The time (and frequency) reduction of the five 2×2 poolings.
 pub const DOWNSAMPLE: usize = 32;
 
+/// Samples a batch needs for [`DOWNSAMPLE`] log-mel frames at `hop`: shorter batches are zero-padded
+/// to this (see [`super::logmel::LogMel::batch_padded`]).
+pub fn min_samples(hop: usize) -> usize {
+    (DOWNSAMPLE - 1) * hop
+}
+
 /// Shape of a CNN14: the channels of its six blocks (PANNs: 64 … 2048) and the mel bins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cnn14Config {

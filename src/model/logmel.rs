@@ -155,7 +155,13 @@ impl LogMel {
 
     /// Log-mel of a batch, each clip zero-padded to the longest (frames run in parallel).
     pub fn batch(&self, waves: &[&[f32]]) -> LogMelBatch {
-        let longest = waves.iter().map(|w| w.len()).max().unwrap_or(0).max(self.min_samples());
+        self.batch_padded(waves, 0)
+    }
+
+    /// [`LogMel::batch`] with every clip zero-padded to at least `min_len` samples (a model that
+    /// needs a minimum number of frames); `wave_lengths` keep the clips' own lengths.
+    pub fn batch_padded(&self, waves: &[&[f32]], min_len: usize) -> LogMelBatch {
+        let longest = waves.iter().map(|w| w.len()).max().unwrap_or(0).max(self.min_samples()).max(min_len);
         let frames = self.frames(longest);
         let per = frames * self.cfg.n_mels;
         let mut data = vec![0.0; waves.len() * per];
@@ -318,6 +324,17 @@ mod tests {
         assert_eq!(lm.frames(320000), 1001);
         assert_eq!(lm.frames(319), lm.frames(513));
         assert_eq!(lm.compute(&vec![0.1; 32000]).len(), 101 * 64);
+    }
+
+    #[test]
+    fn batch_padded_pads_to_the_minimum_and_keeps_lengths() {
+        let lm = LogMel::for_rate(16000).unwrap();
+        let (a, b) = (vec![0.1f32; 600], vec![0.2f32; 900]);
+        let batch = lm.batch_padded(&[&a, &b], 4960);
+        assert_eq!(batch.frames, lm.frames(4960));
+        assert_eq!(batch.wave_lengths, vec![600, 900]);
+        assert_eq!(batch.clip(1)[..64], lm.compute(&[b.clone(), vec![0.0; 4060]].concat())[..64]);
+        assert_eq!(lm.batch_padded(&[&a, &b], 0).frames, lm.batch(&[&a, &b]).frames);
     }
 
     #[test]

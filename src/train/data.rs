@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::model::cnn14::DOWNSAMPLE;
+use crate::model::cnn14::min_samples;
 use crate::model::logmel::{LogMel, LogMelBatch, SpecAugment};
 use crate::model::tokenizer::{CaptionTokenizer, Tokens};
 use crate::schema::Caption;
@@ -158,7 +158,6 @@ impl TrainSource {
     /// Read, transform and tokenise batch `iteration`.
     pub fn prepare(&self, iteration: u64) -> Result<TrainBatch> {
         let plan = self.plan(iteration);
-        let min = (DOWNSAMPLE - 1) * self.logmel.config().hop;
         let mut waves = Vec::with_capacity(plan.items.len());
         let mut captions = Vec::with_capacity(plan.items.len());
         let mut audio_ids = Vec::with_capacity(plan.items.len());
@@ -168,16 +167,9 @@ impl TrainSource {
             captions.push(clip.captions[cap].as_str());
             audio_ids.push(clip.audio_id.clone());
         }
-        let lengths: Vec<usize> = waves.iter().map(Vec::len).collect();
-        // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
-        if let Some(w) = waves.first_mut() {
-            if lengths.iter().all(|&n| n < min) {
-                w.resize(min, 0.0);
-            }
-        }
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-        let mut mel = self.logmel.batch(&refs);
-        mel.wave_lengths = lengths;
+        // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
+        let mut mel = self.logmel.batch_padded(&refs, min_samples(self.logmel.config().hop));
         if self.specaugment {
             SpecAugment::default().apply(&mut mel, &mut SplitMix64::new(plan.specaug_seed));
         }
