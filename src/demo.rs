@@ -531,7 +531,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     })
 }
 
-/// Settings of the demo's training run: a narrow CNN14 and a two-layer BERT trained from scratch on
+/// Settings of the demo's training run: the small CNN and the small text encoder, trained from scratch on
 /// the CPU.
 #[derive(Debug, Clone)]
 pub struct DemoTrainOptions {
@@ -539,7 +539,10 @@ pub struct DemoTrainOptions {
     pub batch_size: usize,
     pub val_interval: u64,
     pub crop_seconds: f64,
-    pub channels: [usize; 6],
+    /// Widths of the small CNN's blocks, and its clip vector.
+    pub audio_channels: Vec<usize>,
+    pub audio_dim: usize,
+    /// Width of the small text encoder (and of the BERT config written beside the vocabulary).
     pub hidden: usize,
     pub shared_dim: usize,
     pub lr: f64,
@@ -553,7 +556,8 @@ impl Default for DemoTrainOptions {
             batch_size: 32,
             val_interval: 100,
             crop_seconds: 1.5,
-            channels: [8, 16, 32, 64, 64, 64],
+            audio_channels: vec![16, 32, 64, 128],
+            audio_dim: 128,
             hidden: 64,
             shared_dim: 64,
             lr: 2e-3,
@@ -608,13 +612,14 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             crop_seconds: o.crop_seconds,
         },
         model: ModelConfig {
-            audio_encoder: "cnn14".into(),
-            audio_channels: Some(o.channels),
-            audio_dropout: false,
-            audio_pretrained: None,
-            text_encoder: "bert".into(),
-            text_encoder_dir: out.join("text_encoder"),
-            text_pretrained: false,
+            audio: AudioSection {
+                kind: "small_cnn".into(),
+                channels: Some(o.audio_channels.clone()),
+                dropout: None,
+                pretrained: None,
+                dim: Some(o.audio_dim),
+            },
+            text: TextSection { kind: "small".into(), dir: out.join("text_encoder"), pretrained: None, dim: Some(o.hidden) },
             shared_dim: o.shared_dim,
             max_tokens: 30,
             specaugment: false,
@@ -627,6 +632,7 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             val_batch_size: 16,
             seed: o.seed,
             workers: 2,
+            devices: None,
         },
         checkpoint: CheckpointConfig { dir: out.join("run"), every: o.val_interval, keep: 1 },
     }

@@ -15,7 +15,7 @@ use clap_tools_backends::burn;
 use crate::audio::decode::decode_mono;
 use crate::error::{Error, Result};
 use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
-use crate::model::cnn14::min_samples;
+use crate::model::encoder::{AudioEncoderConfig, TextEncoder, TextEncoderConfig};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 use crate::table::EmbeddingRows;
@@ -58,8 +58,12 @@ impl<B: Backend> Embedder<B> {
             let model = Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?;
             let config = ClapConfig {
                 sample_rate: source.sample_rate,
-                audio: crate::model::cnn14::Cnn14Config::from_weights(ckpt, Some("state_dict"), "audio_encoder.")?,
-                text: model.text_encoder.config().clone(),
+                audio: AudioEncoderConfig::Cnn14(crate::model::cnn14::Cnn14Config::from_weights(
+                    ckpt,
+                    Some("state_dict"),
+                    "audio_encoder.",
+                )?),
+                text: TextEncoderConfig::Bert(crate::model::bert::BertConfig::from_file(&dir.join("config.json"))?),
                 shared_dim: model.audio_proj.weight.dims()[1],
                 max_tokens: crate::model::tokenizer::DEFAULT_MAX_LEN,
             };
@@ -72,9 +76,9 @@ impl<B: Backend> Embedder<B> {
     /// Normalised embeddings of a batch of clips (zero-padded to the longest, as the reference
     /// batches them; a batch of one gives each clip's embedding independent of its neighbours).
     pub fn audio(&self, clips: &[&[f32]]) -> Vec<f32> {
-        // CNN14 needs at least 32 frames: shorter batches are zero-padded to that (their valid
-        // length stays their own).
-        let batch = self.logmel.batch_padded(clips, min_samples(self.logmel.config().hop));
+        // The audio encoder needs a few frames (CNN14: 32): shorter batches are zero-padded to that
+        // (their valid length stays their own).
+        let batch = self.logmel.batch_padded(clips, self.config.audio.min_samples(self.logmel.config().hop));
         let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
         let mel = Tensor::<B, 3>::from_data(
             TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),

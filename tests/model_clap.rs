@@ -5,7 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use clap_tools::model::bert::BertConfig;
 use clap_tools::model::clap::{info_nce, l2_normalize, Clap};
+use clap_tools::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMel;
 use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::npy;
@@ -127,9 +129,10 @@ fn clap_tools_checkpoint_round_trips() {
     let model = Clap::<Cpu>::load_reference(&path, &fixture("text/bert/config.json"), 32000, &device).unwrap();
     let config = clap_tools::model::clap::ClapConfig {
         sample_rate: 32000,
-        audio: clap_tools::model::cnn14::Cnn14Config::from_weights(&path, Some("state_dict"), "audio_encoder.")
-            .unwrap(),
-        text: model.text_encoder.config().clone(),
+        audio: AudioEncoderConfig::Cnn14(
+            clap_tools::model::cnn14::Cnn14Config::from_weights(&path, Some("state_dict"), "audio_encoder.").unwrap(),
+        ),
+        text: TextEncoderConfig::Bert(BertConfig::from_file(&fixture("text/bert/config.json")).unwrap()),
         shared_dim: 24,
         max_tokens: 30,
     };

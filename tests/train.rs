@@ -35,13 +35,17 @@ sample_rate = 32000
 crop_seconds = 1.0
 
 [model]
-audio_encoder = "cnn14"
-audio_channels = [4, 8, 8, 16, 16, 16]
-text_encoder = "bert"
-text_encoder_dir = "{text}"
-text_pretrained = false
 shared_dim = 16
 specaugment = true
+
+[model.audio]
+kind = "cnn14"
+channels = [4, 8, 8, 16, 16, 16]
+
+[model.text]
+kind = "bert"
+dir = "{text}"
+pretrained = false
 
 [optimizer]
 lr = 0.001
@@ -189,10 +193,14 @@ sample_rate = 32000
 crop_seconds = 1.0
 
 [model]
-audio_encoder = "cnn14"
-text_encoder = "bert"
-text_encoder_dir = "text"
 shared_dim = 16
+
+[model.audio]
+kind = "cnn14"
+
+[model.text]
+kind = "bert"
+dir = "text"
 
 [schedule]
 warmup_iterations = 2

@@ -11,7 +11,7 @@ use clap_tools::train::trainer::Event;
 /// The corpus: tones of several pitches, sweeps up and down, white/pink/brown noise, slow and fast
 /// clicks, and sequences of two, each clip with several templated captions, written as Clotho CSVs,
 /// an AudioCaps CSV and a MACS YAML. Then the real path: scan → import → concat → export → split →
-/// inspect → pack (32 kHz HDF5 shards) → train a small CLAP model (narrow CNN14 + two-layer BERT, from
+/// inspect → pack (32 kHz HDF5 shards) → train a small CLAP model (small CNN + small text encoder, from
 /// scratch; config in OUT/demo.toml, run in OUT/run) → evaluate the best checkpoint on the held-out
 /// clips → search them with a few text queries. The summary compares held-out t2a R@1 with chance.
 #[derive(clap::Args)]

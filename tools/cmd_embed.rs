@@ -88,11 +88,10 @@ fn load(m: &ModelArgs) -> Result<Embedder<Selected>> {
     };
     let e = Embedder::<Selected>::load(&source, default_device())?;
     info!(
-        "model {}: CNN14 {:?}, BERT {} layers × {}, shared {} dims, {} Hz, backend {}",
+        "model {}: {}, {}, shared {} dims, {} Hz, backend {}",
         m.checkpoint.display(),
-        e.config.audio.channels,
-        e.config.text.num_hidden_layers,
-        e.config.text.hidden_size,
+        e.config.audio.describe(),
+        e.config.text.describe(),
         e.config.shared_dim,
         e.config.sample_rate,
         clap_tools::backend_name()

@@ -19,6 +19,8 @@ use tracing::info;
 /// from the newest checkpoint with the same schedule, optimizer state and batches.
 ///
 /// The backend is the build's: the CPU by default, `--features cuda` or `--features wgpu` for GPUs.
+/// With several GPUs, training is data parallel over all of them (or `--devices N`): each takes a
+/// part of every batch and the loss sees the whole batch (`train.batch_size` is the global batch).
 #[derive(clap::Args)]
 pub struct Args {
     /// The run's TOML config (configs/cnn14_bertmedium.toml mirrors the reference's setting).
@@ -30,19 +32,29 @@ pub struct Args {
     /// Stop after this many iterations in total (the schedule still spans the config's total).
     #[arg(long)]
     stop_after: Option<u64>,
+    /// Train on the first N devices (overrides the config's train.devices; default: all visible).
+    #[arg(long, value_name = "N")]
+    devices: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let cfg = TrainConfig::from_file(&a.config)?;
+    let mut cfg = TrainConfig::from_file(&a.config)?;
+    if a.devices.is_some() {
+        cfg.train.devices = a.devices;
+        if let Some(p) = cfg.problems().into_iter().find(|p| p.starts_with("train.")) {
+            anyhow::bail!("--devices: {p}");
+        }
+    }
     let opts = TrainOptions { resume: a.resume, stop_after: a.stop_after };
     let bar = crate::progress(cfg.schedule.total_iterations, "iterations");
     let summary = train(&cfg, &opts, |e| match e {
-        Event::Start { total, start, train_clips, val_clips, val_captions } => {
+        Event::Start { total, start, train_clips, val_clips, val_captions, devices } => {
             bar.set_length(total);
             bar.set_position(start);
             info!(
-                "training on {train_clips} clips, validating on {val_clips} clips / {val_captions} captions; backend {}; {}",
+                "training on {train_clips} clips, validating on {val_clips} clips / {val_captions} captions; backend {}, {devices} device{}; {}",
                 clap_tools::backend_name(),
+                if devices == 1 { "" } else { "s" },
                 if start > 0 { format!("resuming at iteration {start}") } else { "from the start".into() }
             );
         }

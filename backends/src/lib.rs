@@ -39,10 +39,59 @@ pub fn default_device() -> Device {
     Device::default()
 }
 
+/// The devices to train on, data parallel: the first `count`, or every device the backend sees
+/// (CUDA: the GPUs that `CUDA_VISIBLE_DEVICES` leaves; wgpu: the discrete GPUs, else the default
+/// adapter; the CPU backend: one).
+pub fn devices(count: Option<usize>) -> Result<Vec<Device>, String> {
+    let visible = visible_devices();
+    match count {
+        None => Ok(visible),
+        Some(n) if n >= 1 && n <= visible.len() => Ok(visible[..n].to_vec()),
+        Some(n) => Err(format!(
+            "{n} devices asked for; the {} backend sees {} ({:?})",
+            backend_name(),
+            visible.len(),
+            visible
+        )),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn visible_devices() -> Vec<Device> {
+    use burn::tensor::backend::Backend;
+    // Type 0: CUDA devices.
+    let n = Selected::device_count(0).max(1);
+    (0..n).map(burn::backend::cuda::CudaDevice::new).collect()
+}
+
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+fn visible_devices() -> Vec<Device> {
+    use burn::tensor::backend::Backend;
+    // Type 0: discrete GPUs.
+    match Selected::device_count(0) {
+        0 => vec![Device::default()],
+        n => (0..n).map(burn::backend::wgpu::WgpuDevice::DiscreteGpu).collect(),
+    }
+}
+
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+fn visible_devices() -> Vec<Device> {
+    vec![Device::default()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::tensor::Tensor;
+
+    #[test]
+    fn devices_are_counted_and_too_many_refused() {
+        let all = devices(None).unwrap();
+        assert!(!all.is_empty());
+        assert_eq!(devices(Some(1)).unwrap(), all[..1].to_vec());
+        let err = devices(Some(all.len() + 1)).unwrap_err();
+        assert!(err.contains(&format!("sees {}", all.len())), "{err}");
+    }
 
     #[test]
     fn selected_backend_computes() {

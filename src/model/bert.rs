@@ -473,6 +473,18 @@ impl<B: Backend> Bert<B> {
     }
 }
 
+impl<B: Backend> super::encoder::TextEncoder<B> for Bert<B> {
+    fn check_tokens(&self, tokens: &Tokens) -> Result<()> {
+        Bert::check_tokens(self, tokens)
+    }
+    fn encode(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>, types: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        self.cls(ids, mask, types)
+    }
+    fn output_dim(&self) -> usize {
+        self.hidden_size()
+    }
+}
+
 impl<B: Backend> BertEmbeddings<B> {
     /// `[batch, seq]` ids and token types → `[batch, seq, hidden]`.
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, token_type_ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {

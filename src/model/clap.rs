@@ -1,5 +1,6 @@
-//! The CLAP model: an audio encoder and a text encoder, each followed by a linear projection into a
-//! shared space and L2 normalisation, a learnable logit scale, and the symmetric InfoNCE loss.
+//! The CLAP model: an audio encoder and a text encoder (any of [`super::encoder`]'s), each followed
+//! by a linear projection into a shared space and L2 normalisation, a learnable logit scale, and the
+//! symmetric InfoNCE loss.
 //!
 //! Parameter names follow the reference's `AudioSingleTextClap` (`audio_encoder.*`, `audio_proj.*`,
 //! `text_proj.*`, `logit_scale`; its `text_encoder.model.*` is our `text_encoder.*`), so its released
@@ -15,8 +16,9 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, SafetensorsStore};
 use clap_tools_backends::burn;
 
-use super::bert::{self, Bert, BertConfig};
+use super::bert::{self, BertConfig};
 use super::cnn14::{Cnn14, Cnn14Config};
+use super::encoder::{AudioEncoder, AudioEncoderConfig, AudioModel, TextEncoder, TextEncoderConfig, TextModel};
 use super::weights::{self, Layout, LoadSpec};
 use crate::error::{Error, Result};
 
@@ -25,8 +27,8 @@ pub const INITIAL_LOGIT_SCALE: f32 = 2.659_26;
 
 #[derive(Module, Debug)]
 pub struct Clap<B: Backend> {
-    pub audio_encoder: Cnn14<B>,
-    pub text_encoder: Bert<B>,
+    pub audio_encoder: AudioModel<B>,
+    pub text_encoder: TextModel<B>,
     pub audio_proj: Linear<B>,
     pub text_proj: Linear<B>,
     /// Stored as a one-element tensor (the reference's is 0-dimensional); used as exp(logit_scale).
@@ -37,8 +39,8 @@ pub struct Clap<B: Backend> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClapConfig {
     pub sample_rate: u32,
-    pub audio: Cnn14Config,
-    pub text: BertConfig,
+    pub audio: AudioEncoderConfig,
+    pub text: TextEncoderConfig,
     pub shared_dim: usize,
     /// Token length of the captions (padding and truncation) the model was trained with.
     #[serde(default = "default_max_tokens")]
@@ -58,8 +60,8 @@ impl ClapConfig {
         let audio_encoder = self.audio.init(device);
         let text_encoder = self.text.init(device)?;
         Ok(Clap {
-            audio_proj: LinearConfig::new(self.audio.embed_dim(), self.shared_dim).init(device),
-            text_proj: LinearConfig::new(self.text.hidden_size, self.shared_dim).init(device),
+            audio_proj: LinearConfig::new(self.audio.output_dim(), self.shared_dim).init(device),
+            text_proj: LinearConfig::new(self.text.output_dim(), self.shared_dim).init(device),
             audio_encoder,
             text_encoder,
             logit_scale: Param::from_tensor(Tensor::from_floats([INITIAL_LOGIT_SCALE], device)),
@@ -99,7 +101,9 @@ impl<B: Backend> Clap<B> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join(WEIGHTS_FILE);
         let partial = dir.join(format!("{WEIGHTS_FILE}.partial"));
-        let mut store = SafetensorsStore::from_file(&partial).metadata("format", "clap-tools");
+        // Enum variants (which encoder) are left out of the names: they are in clap.json.
+        let mut store =
+            SafetensorsStore::from_file(&partial).skip_enum_variants(true).metadata("format", "clap-tools");
         self.save_into(&mut store).map_err(|e| Error::file(&partial, format!("cannot write weights: {e}")))?;
         std::fs::rename(&partial, &weights).map_err(|e| Error::io(&weights, e))?;
         let json = serde_json::to_vec_pretty(config).map_err(|e| Error::Usage(format!("config: {e}")))?;
@@ -123,10 +127,10 @@ impl<B: Backend> Clap<B> {
     /// - mel: [batch, frames, n_mels]; valid_frames: one per clip
     /// - returns: [batch, shared_dim]
     pub fn encode_audio(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
-        l2_normalize(self.audio_proj.forward(self.audio_encoder.forward(mel, valid_frames)))
+        l2_normalize(self.audio_proj.forward(self.audio_encoder.encode(mel, valid_frames)))
     }
 
-    /// Normalised text embeddings ([CLS] of the text encoder, projected).
+    /// Normalised text embeddings (the text encoder's caption vectors, projected).
     ///
     /// # Shapes
     /// - input_ids, attention_mask, token_type_ids: [n, seq]
@@ -137,7 +141,12 @@ impl<B: Backend> Clap<B> {
         attention_mask: Tensor<B, 2, Int>,
         token_type_ids: Tensor<B, 2, Int>,
     ) -> Tensor<B, 2> {
-        l2_normalize(self.text_proj.forward(self.text_encoder.cls(input_ids, attention_mask, token_type_ids)))
+        l2_normalize(self.text_proj.forward(self.text_encoder.encode(input_ids, attention_mask, token_type_ids)))
+    }
+
+    /// Samples a log-mel batch needs for the audio encoder's fewest frames at `hop`.
+    pub fn min_samples(&self, hop: usize) -> usize {
+        (self.audio_encoder.min_frames() - 1) * hop
     }
 
     /// The current exp(logit_scale).
@@ -151,8 +160,8 @@ impl<B: Backend> Clap<B> {
     /// `config.json` (`text_config`); the CNN14 widths and the shared size from the checkpoint.
     pub fn load_reference(checkpoint: &Path, text_config: &Path, sample_rate: u32, device: &B::Device) -> Result<Self> {
         let top = Some("state_dict");
-        let audio = Cnn14Config::from_weights(checkpoint, top, "audio_encoder.")?;
-        let text = BertConfig::from_file(text_config)?;
+        let audio = AudioEncoderConfig::Cnn14(Cnn14Config::from_weights(checkpoint, top, "audio_encoder.")?);
+        let text = TextEncoderConfig::Bert(BertConfig::from_file(text_config)?);
         let (_, proj_shape) = weights::read_tensor(checkpoint, top, "audio_proj.weight")?;
         let shared_dim =
             *proj_shape.first().ok_or_else(|| Error::file(checkpoint, "audio_proj.weight is not a matrix"))?;

@@ -23,12 +23,6 @@ use crate::error::{Error, Result};
 /// The time (and frequency) reduction of the five 2×2 poolings.
 pub const DOWNSAMPLE: usize = 32;
 
-/// Samples a batch needs for [`DOWNSAMPLE`] log-mel frames at `hop`: shorter batches are zero-padded
-/// to this (see [`super::logmel::LogMel::batch_padded`]).
-pub fn min_samples(hop: usize) -> usize {
-    (DOWNSAMPLE - 1) * hop
-}
-
 /// Shape of a CNN14: the channels of its six blocks (PANNs: 64 … 2048) and the mel bins.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cnn14Config {
@@ -135,7 +129,7 @@ impl<B: Backend> ConvBlock<B> {
 /// ReLU(BatchNorm(conv(x))). Without autodiff (inference) BatchNorm uses its running statistics, an
 /// affine map per channel, so it is folded into the convolution's weights and bias: one pass over
 /// the activations instead of five element-wise ones.
-fn conv_bn_relu<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn conv_bn_relu<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     if B::ad_enabled(&x.device()) {
         return relu(batch_norm_train(bn, conv.forward(x)));
     }
@@ -177,6 +171,48 @@ pub fn batch_norm_train<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tenso
     bn.running_mean.update(running_mean.detach());
     bn.running_var.update(running_var.detach());
     y.reshape([b, c, h, w])
+}
+
+/// BatchNorm over the mel bins (batch statistics in training, running ones in inference), as
+/// CNN14's `bn0` normalises its input.
+///
+/// # Shapes
+/// - mel: [batch, frames, n_mels] → [batch, 1, frames, n_mels]
+pub(crate) fn normalise_bins<B: Backend>(bn0: &BatchNorm<B>, mel: Tensor<B, 3>) -> Tensor<B, 4> {
+    let x = mel.swap_dims(1, 2); // [batch, n_mels, frames]: BatchNorm over the mel bins
+    let x = if B::ad_enabled(&x.device()) {
+        let [b, m, t] = x.dims();
+        batch_norm_train(bn0, x.reshape([b, m, t, 1])).reshape([b, m, t])
+    } else {
+        bn0.forward(x)
+    };
+    x.swap_dims(1, 2).unsqueeze_dim::<4>(1)
+}
+
+/// Mean over frequency, then max + mean over each clip's valid frames: the clip vector of CNN14.
+/// `downsample` is the time reduction of the conv stack; a clip keeps `valid / downsample` output
+/// frames (the reference's feat_length), at least one.
+///
+/// # Shapes
+/// - x: [batch, channels, time, freq]; valid_frames: one per clip (log-mel frames)
+/// - returns: [batch, channels]
+pub(crate) fn pool_valid_frames<B: Backend>(x: Tensor<B, 4>, valid_frames: &[usize], downsample: usize) -> Tensor<B, 2> {
+    let batch = x.dims()[0];
+    // [batch, channels, time, freq] → mean over freq → [batch, time, channels]
+    let x = x.mean_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2);
+    let [_, time, channels] = x.dims();
+    // The reference's feat_length = (samples // hop + 1) // 32; a clip too short for one
+    // output frame keeps one (the reference would divide by zero).
+    let lens: Vec<i64> = valid_frames.iter().map(|&f| (f / downsample).clamp(1, time) as i64).collect();
+    let device = x.device();
+    let lens_t = Tensor::<B, 1, Int>::from_data(TensorData::new(lens.clone(), [batch]), &device);
+    let steps = Tensor::<B, 1, Int>::arange(0..time as i64, &device).unsqueeze_dim::<2>(0);
+    let invalid: Tensor<B, 2, Bool> = steps.greater_equal(lens_t.clone().unsqueeze_dim::<2>(1));
+    let invalid3 = invalid.unsqueeze_dim::<3>(2).expand([batch, time, channels]);
+    let max = x.clone().mask_fill(invalid3.clone(), f32::NEG_INFINITY).max_dim(1).squeeze_dim::<2>(1);
+    let sum = x.mask_fill(invalid3, 0.0).sum_dim(1).squeeze_dim::<2>(1);
+    let mean = sum / lens_t.float().unsqueeze_dim::<2>(1);
+    max + mean
 }
 
 #[derive(Module, Debug)]
@@ -250,15 +286,7 @@ impl<B: Backend> Cnn14<B> {
         let [batch, frames, _] = mel.dims();
         assert!(frames >= DOWNSAMPLE, "CNN14 needs at least {DOWNSAMPLE} frames, got {frames}");
         assert_eq!(valid_frames.len(), batch, "one valid length per clip");
-        let x = mel.swap_dims(1, 2); // [batch, n_mels, frames]: BatchNorm over the mel bins
-        let x = if B::ad_enabled(&x.device()) {
-            let [b, m, t] = x.dims();
-            batch_norm_train(&self.bn0, x.reshape([b, m, t, 1])).reshape([b, m, t])
-        } else {
-            self.bn0.forward(x)
-        };
-        let x = x.swap_dims(1, 2).unsqueeze_dim::<4>(1);
-        let mut x = x;
+        let mut x = normalise_bins(&self.bn0, mel);
         for (block, pool) in [
             (&self.conv_block1, 2),
             (&self.conv_block2, 2),
@@ -269,22 +297,21 @@ impl<B: Backend> Cnn14<B> {
         ] {
             x = self.block_dropout.forward(block.forward(x, pool));
         }
-        // [batch, channels, time, freq] → mean over freq → [batch, time, channels]
-        let x = x.mean_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2);
-        let [_, time, channels] = x.dims();
-        // The reference's feat_length = (samples // hop + 1) // 32; a clip too short for one
-        // output frame keeps one (the reference would divide by zero).
-        let lens: Vec<i64> = valid_frames.iter().map(|&f| (f / DOWNSAMPLE).clamp(1, time) as i64).collect();
-        let device = x.device();
-        let lens_t = Tensor::<B, 1, Int>::from_data(TensorData::new(lens.clone(), [batch]), &device);
-        let steps = Tensor::<B, 1, Int>::arange(0..time as i64, &device).unsqueeze_dim::<2>(0);
-        let invalid: Tensor<B, 2, Bool> = steps.greater_equal(lens_t.clone().unsqueeze_dim::<2>(1));
-        let invalid3 = invalid.unsqueeze_dim::<3>(2).expand([batch, time, channels]);
-        let max = x.clone().mask_fill(invalid3.clone(), f32::NEG_INFINITY).max_dim(1).squeeze_dim::<2>(1);
-        let sum = x.mask_fill(invalid3, 0.0).sum_dim(1).squeeze_dim::<2>(1);
-        let mean = sum / lens_t.float().unsqueeze_dim::<2>(1);
-        let x = self.fc_dropout.forward(max + mean);
+        let pooled = pool_valid_frames(x, valid_frames, DOWNSAMPLE);
+        let x = self.fc_dropout.forward(pooled);
         self.fc_dropout.forward(relu(self.fc1.forward(x)))
+    }
+}
+
+impl<B: Backend> super::encoder::AudioEncoder<B> for Cnn14<B> {
+    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        self.forward(mel, valid_frames)
+    }
+    fn output_dim(&self) -> usize {
+        self.embed_dim()
+    }
+    fn min_frames(&self) -> usize {
+        DOWNSAMPLE
     }
 }
 

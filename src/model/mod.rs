@@ -1,10 +1,15 @@
-//! The CLAP model core, generic over the burn backend: the log-mel front end ([`logmel`]), the CNN14
-//! audio encoder ([`cnn14`]), the BERT text encoder ([`bert`]) and its tokenizer ([`tokenizer`]), the
-//! CLAP head and contrastive loss ([`clap`]), and weight import ([`weights`]).
+//! The CLAP model core, generic over the burn backend: the log-mel front end ([`logmel`]), the encoder
+//! traits and the encoders a config can name ([`encoder`]: CNN14 ([`cnn14`]) and a small CNN
+//! ([`small_cnn`]) for audio; BERT ([`bert`]) and a small convolutional encoder ([`small_text`]) for
+//! text, with the WordPiece tokenizer ([`tokenizer`])), the CLAP head and contrastive loss
+//! ([`clap`]), and weight import ([`weights`]).
 
 pub mod bert;
 pub mod clap;
 pub mod cnn14;
+pub mod encoder;
 pub mod logmel;
+pub mod small_cnn;
+pub mod small_text;
 pub mod tokenizer;
 pub mod weights;

@@ -63,6 +63,18 @@ impl Tokens {
         &self.attention_mask[i * self.seq_len..(i + 1) * self.seq_len]
     }
 
+    /// Captions `rows` only (panics if the range passes `batch`).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Tokens {
+        let span = rows.start * self.seq_len..rows.end * self.seq_len;
+        Tokens {
+            ids: self.ids[span.clone()].to_vec(),
+            attention_mask: self.attention_mask[span.clone()].to_vec(),
+            token_type_ids: self.token_type_ids[span].to_vec(),
+            batch: rows.len(),
+            seq_len: self.seq_len,
+        }
+    }
+
     /// `(input_ids, attention_mask, token_type_ids)` as `[batch, seq_len]` integer tensors on `device`.
     pub fn to_tensors<B: Backend>(
         &self,

@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::bert::BertConfig;
+use crate::model::cnn14::Cnn14Config;
+use crate::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
+use crate::model::small_cnn::SmallCnnConfig;
+use crate::model::small_text::SmallTextConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,25 +41,8 @@ pub struct DataConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Audio encoder kind: "cnn14".
-    pub audio_encoder: String,
-    /// CNN14 block widths (default PANNs': [64, 128, 256, 512, 1024, 2048]).
-    #[serde(default)]
-    pub audio_channels: Option<[usize; 6]>,
-    /// The reference's dropout in CNN14 (off for very narrow models, where it mostly slows learning).
-    #[serde(default = "yes")]
-    pub audio_dropout: bool,
-    /// A PANNs checkpoint (Cnn14_mAP=0.431.pth) to start the audio encoder from.
-    #[serde(default)]
-    pub audio_pretrained: Option<PathBuf>,
-    /// Text encoder kind: "bert".
-    pub text_encoder: String,
-    /// Hugging Face folder of the text encoder: config.json and vocab.txt / tokenizer.json, and the
-    /// weights (model.safetensors or pytorch_model.bin) when `text_pretrained`.
-    pub text_encoder_dir: PathBuf,
-    /// Start the text encoder from the folder's weights (else from random weights).
-    #[serde(default = "yes")]
-    pub text_pretrained: bool,
+    pub audio: AudioSection,
+    pub text: TextSection,
     /// Size of the shared embedding space.
     pub shared_dim: usize,
     /// Token length of the captions (padding and truncation).
@@ -63,6 +51,109 @@ pub struct ModelConfig {
     /// SpecAugment on the training log-mels (2 time masks ≤ 64 frames, 2 frequency masks ≤ 8 bands).
     #[serde(default = "yes")]
     pub specaugment: bool,
+}
+
+/// `[model.audio]`: which audio encoder, and its settings. Keys that do not apply to the kind are
+/// errors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSection {
+    /// "cnn14" (the reference's) or "small_cnn".
+    pub kind: String,
+    /// cnn14: the six block widths (default PANNs' [64, 128, 256, 512, 1024, 2048]);
+    /// small_cnn: one width per block, 1 to 6 blocks (default [16, 32, 64, 128]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
+    /// cnn14: the reference's dropout (default true; off for very narrow models, where it mostly
+    /// slows learning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<bool>,
+    /// cnn14: a PANNs checkpoint (Cnn14_mAP=0.431.pth) to start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
+    /// small_cnn: size of the clip vector (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+}
+
+/// `[model.text]`: which text encoder, and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSection {
+    /// "bert" (the reference's) or "small".
+    pub kind: String,
+    /// A Hugging Face folder: the vocabulary (vocab.txt or tokenizer.json) for both kinds; for bert
+    /// also config.json, and the weights (model.safetensors or pytorch_model.bin) when `pretrained`.
+    pub dir: PathBuf,
+    /// bert: start from the folder's weights (default true; else random weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<bool>,
+    /// small: width of the embeddings and of the caption vector (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+}
+
+pub const AUDIO_KINDS: &str = "cnn14, small_cnn";
+pub const TEXT_KINDS: &str = "bert, small";
+
+impl AudioSection {
+    /// The encoder this section describes (after [`TrainConfig::problems`] found none).
+    pub fn encoder(&self, n_mels: usize) -> AudioEncoderConfig {
+        if self.kind == "small_cnn" {
+            AudioEncoderConfig::SmallCnn(SmallCnnConfig {
+                channels: self.channels.clone().unwrap_or_else(|| vec![16, 32, 64, 128]),
+                n_mels,
+                dim: self.dim.unwrap_or(128),
+            })
+        } else {
+            let mut channels = Cnn14Config::default().channels;
+            if let Some(c) = self.channels.as_ref().filter(|c| c.len() == 6) {
+                channels.copy_from_slice(c);
+            }
+            AudioEncoderConfig::Cnn14(Cnn14Config { channels, n_mels, dropout: self.dropout.unwrap_or(true) })
+        }
+    }
+
+    fn problems(&self, check: &mut impl FnMut(bool, &str, &str)) {
+        let cnn14 = self.kind == "cnn14";
+        let small = self.kind == "small_cnn";
+        check(cnn14 || small, "model.audio.kind", &format!("the audio encoder kinds are: {AUDIO_KINDS}"));
+        if let Some(c) = &self.channels {
+            check(c.iter().all(|&x| x > 0), "model.audio.channels", "every width must be > 0");
+            check(!cnn14 || c.len() == 6, "model.audio.channels", "cnn14 has six blocks: give six widths");
+            check(!small || (1..=6).contains(&c.len()), "model.audio.channels", "small_cnn takes 1 to 6 blocks");
+        }
+        check(cnn14 || self.dropout.is_none(), "model.audio.dropout", "only for kind = \"cnn14\"");
+        check(cnn14 || self.pretrained.is_none(), "model.audio.pretrained", "only for kind = \"cnn14\"");
+        check(small || self.dim.is_none(), "model.audio.dim", "only for kind = \"small_cnn\"");
+        check(self.dim != Some(0), "model.audio.dim", "must be > 0");
+    }
+}
+
+impl TextSection {
+    /// Start a bert from the folder's weights.
+    pub fn pretrained(&self) -> bool {
+        self.kind == "bert" && self.pretrained.unwrap_or(true)
+    }
+
+    /// The encoder this section describes: a bert's shape from `dir/config.json`; a small encoder's
+    /// vocabulary from the tokenizer.
+    pub fn encoder(&self, vocab_size: usize, max_tokens: usize) -> Result<TextEncoderConfig> {
+        Ok(if self.kind == "small" {
+            TextEncoderConfig::Small(SmallTextConfig { vocab_size, max_positions: max_tokens, dim: self.dim.unwrap_or(128) })
+        } else {
+            TextEncoderConfig::Bert(BertConfig::from_file(&self.dir.join("config.json"))?)
+        })
+    }
+
+    fn problems(&self, check: &mut impl FnMut(bool, &str, &str)) {
+        let bert = self.kind == "bert";
+        let small = self.kind == "small";
+        check(bert || small, "model.text.kind", &format!("the text encoder kinds are: {TEXT_KINDS}"));
+        check(bert || self.pretrained.is_none(), "model.text.pretrained", "only for kind = \"bert\"");
+        check(small || self.dim.is_none(), "model.text.dim", "only for kind = \"small\"");
+        check(self.dim != Some(0), "model.text.dim", "must be > 0");
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +199,10 @@ pub struct LoopConfig {
     /// Threads preparing batches (decode, crop, log-mel, tokenise) ahead of the model.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Devices to train on, data parallel (each takes a part of every batch; the loss sees the
+    /// whole batch). Leave it out for every device the backend sees (the CPU backend has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,10 +264,10 @@ impl TrainConfig {
         self.data.val_captions.iter_mut().for_each(fix);
         fix(&mut self.data.train_waveforms);
         fix(&mut self.data.val_waveforms);
-        if let Some(p) = self.model.audio_pretrained.as_mut() {
+        if let Some(p) = self.model.audio.pretrained.as_mut() {
             fix(p);
         }
-        fix(&mut self.model.text_encoder_dir);
+        fix(&mut self.model.text.dir);
         fix(&mut self.checkpoint.dir);
     }
 
@@ -192,13 +287,10 @@ impl TrainConfig {
             "must be 32000 or 16000 (the CNN14 front end's rates)",
         );
         check(self.data.crop_seconds > 0.0 && self.data.crop_seconds.is_finite(), "data.crop_seconds", "must be > 0");
-        check(self.model.audio_encoder == "cnn14", "model.audio_encoder", "the audio encoder kinds are: cnn14");
-        check(self.model.text_encoder == "bert", "model.text_encoder", "the text encoder kinds are: bert");
+        self.model.audio.problems(&mut check);
+        self.model.text.problems(&mut check);
         check(self.model.shared_dim > 0, "model.shared_dim", "must be > 0");
         check(self.model.max_tokens >= 3, "model.max_tokens", "must be at least 3 ([CLS] x [SEP])");
-        if let Some(c) = self.model.audio_channels {
-            check(c.iter().all(|&x| x > 0), "model.audio_channels", "every width must be > 0");
-        }
         check(self.optimizer.kind == "adam", "optimizer.kind", "the optimizers are: adam");
         check(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite(), "optimizer.lr", "must be > 0");
         check(self.optimizer.weight_decay >= 0.0, "optimizer.weight_decay", "must be >= 0");
@@ -215,6 +307,10 @@ impl TrainConfig {
         check(self.train.val_interval > 0, "train.val_interval", "must be > 0");
         check(self.train.val_batch_size > 0, "train.val_batch_size", "must be > 0");
         check(self.train.workers > 0, "train.workers", "must be > 0");
+        check(self.train.devices != Some(0), "train.devices", "must be > 0 (leave it out for every visible device)");
+        if let Some(d) = self.train.devices {
+            check(self.train.batch_size >= d, "train.batch_size", "must be at least train.devices (each device takes a part)");
+        }
         check(self.checkpoint.every > 0, "checkpoint.every", "must be > 0");
         check(self.checkpoint.keep > 0, "checkpoint.keep", "must be > 0");
         p
@@ -255,10 +351,14 @@ sample_rate = 32000
 crop_seconds = 10.0
 
 [model]
-audio_encoder = "cnn14"
-text_encoder = "bert"
-text_encoder_dir = "bert-medium"
 shared_dim = 1024
+
+[model.audio]
+kind = "cnn14"
+
+[model.text]
+kind = "bert"
+dir = "bert-medium"
 
 [schedule]
 warmup_iterations = 20
@@ -285,7 +385,7 @@ every = 5
     fn a_good_config_parses_with_defaults_and_resolved_paths() {
         let c = parse(GOOD).unwrap();
         assert_eq!(c.optimizer.lr, 1e-4);
-        assert!(c.model.text_pretrained && c.model.specaugment);
+        assert!(c.model.text.pretrained() && c.model.specaugment);
         assert!(c.data.train_waveforms.is_absolute());
     }
 
@@ -293,12 +393,44 @@ every = 5
     fn unknown_keys_and_bad_values_name_the_key() {
         let err = parse(&GOOD.replace("shared_dim = 1024", "shared_dim = 1024\nshared_dims = 3")).unwrap_err();
         assert!(err.to_string().contains("shared_dims"), "{err}");
-        assert!(err.to_string().contains(":15:"), "names the line: {err}");
+        assert!(err.to_string().contains(":12:"), "names the line: {err}");
         let err = parse(&GOOD.replace("sample_rate = 32000", "sample_rate = 44100")).unwrap_err();
         assert!(err.to_string().contains("data.sample_rate"), "{err}");
         let err = parse(&GOOD.replace("warmup_iterations = 20", "warmup_iterations = 200")).unwrap_err();
         assert!(err.to_string().contains("schedule.warmup_iterations"), "{err}");
         let err = parse(&GOOD.replace("batch_size = 128", "batch_size = \"big\"")).unwrap_err();
         assert!(err.to_string().contains("train.batch_size"), "{err}");
+    }
+
+    #[test]
+    fn encoder_sections_check_their_kind_and_keys() {
+        let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn15\"")).unwrap_err().to_string();
+        assert!(err.contains("model.audio.kind") && err.contains("small_cnn"), "{err}");
+        let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"gpt\"")).unwrap_err().to_string();
+        assert!(err.contains("model.text.kind"), "{err}");
+        let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nchannels = [8, 8]")).unwrap_err().to_string();
+        assert!(err.contains("model.audio.channels") && err.contains("six"), "{err}");
+        let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\ndim = 64")).unwrap_err().to_string();
+        assert!(err.contains("model.audio.dim") && err.contains("small_cnn"), "{err}");
+        let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"small\"\npretrained = true")).unwrap_err().to_string();
+        assert!(err.contains("model.text.pretrained"), "{err}");
+        let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nwidth = 3")).unwrap_err().to_string();
+        assert!(err.contains("model.audio.width") || err.contains("width"), "{err}");
+        let err = parse(&GOOD.replace("seed = 1", "seed = 1\ndevices = 0")).unwrap_err().to_string();
+        assert!(err.contains("train.devices"), "{err}");
+
+        let small = GOOD
+            .replace("kind = \"cnn14\"", "kind = \"small_cnn\"\nchannels = [8, 16]\ndim = 32")
+            .replace("kind = \"bert\"", "kind = \"small\"\ndim = 24");
+        let c = parse(&small).unwrap();
+        match c.model.audio.encoder(64) {
+            AudioEncoderConfig::SmallCnn(a) => assert_eq!((a.channels, a.dim), (vec![8, 16], 32)),
+            other => panic!("{other:?}"),
+        }
+        match c.model.text.encoder(500, 30).unwrap() {
+            TextEncoderConfig::Small(t) => assert_eq!((t.vocab_size, t.max_positions, t.dim), (500, 30, 24)),
+            other => panic!("{other:?}"),
+        }
+        assert!(!c.model.text.pretrained());
     }
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::model::cnn14::min_samples;
 use crate::model::logmel::{LogMel, LogMelBatch, SpecAugment};
 use crate::model::tokenizer::{CaptionTokenizer, Tokens};
 use crate::schema::Caption;
@@ -108,6 +107,8 @@ pub struct TrainSource {
     crop: usize,
     seed: u64,
     specaugment: bool,
+    /// Batches are zero-padded to at least this many samples (the audio encoder's fewest frames).
+    min_samples: usize,
 }
 
 impl TrainSource {
@@ -119,6 +120,7 @@ impl TrainSource {
         crop_seconds: f64,
         seed: u64,
         specaugment: bool,
+        min_samples: usize,
     ) -> Result<Self> {
         if joined.clips.len() < batch_size {
             return Err(Error::file(
@@ -129,7 +131,7 @@ impl TrainSource {
         let reader = WaveformReader::from_pairs(joined.pairs);
         let lengths = joined.clips.iter().map(|c| reader.len(&c.audio_id)).collect::<Result<Vec<_>>>()?;
         let crop = (crop_seconds * logmel.config().sample_rate as f64).round() as usize;
-        Ok(Self { clips: joined.clips, lengths, reader, logmel, tokenizer, batch_size, crop, seed, specaugment })
+        Ok(Self { clips: joined.clips, lengths, reader, logmel, tokenizer, batch_size, crop, seed, specaugment, min_samples })
     }
 
     pub fn batches_per_epoch(&self) -> u64 {
@@ -169,7 +171,7 @@ impl TrainSource {
         }
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
         // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
-        let mut mel = self.logmel.batch_padded(&refs, min_samples(self.logmel.config().hop));
+        let mut mel = self.logmel.batch_padded(&refs, self.min_samples);
         if self.specaugment {
             SpecAugment::default().apply(&mut mel, &mut SplitMix64::new(plan.specaug_seed));
         }

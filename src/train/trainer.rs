@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
-use clap_tools_backends::{burn, AutodiffSelected, Selected};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ElementConversion;
+use clap_tools_backends::{burn, AutodiffSelected};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
@@ -32,13 +32,12 @@ use super::data::{join, Loader, TrainSource, ValSet};
 use super::validate::evaluate_model;
 use crate::error::{Error, Result};
 use crate::eval::metrics::Metrics;
-use crate::model::bert::{Bert, BertConfig};
-use crate::model::clap::{info_nce, Clap, ClapConfig};
-use crate::model::cnn14::{Cnn14, Cnn14Config};
+use crate::model::bert::Bert;
+use crate::model::clap::{Clap, ClapConfig};
+use crate::model::cnn14::Cnn14;
+use crate::model::encoder::{AudioEncoderConfig, AudioModel, TextModel};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
-
-type Ad = AutodiffSelected;
 
 /// Files of the text encoder's folder copied into every checkpoint, so a checkpoint folder is all
 /// `embed` and `eval` need.
@@ -87,7 +86,7 @@ pub struct Summary {
 
 /// Progress reports for the command line.
 pub enum Event<'a> {
-    Start { total: u64, start: u64, train_clips: usize, val_clips: usize, val_captions: usize },
+    Start { total: u64, start: u64, train_clips: usize, val_clips: usize, val_captions: usize, devices: usize },
     Step { iteration: u64, loss: f32, lr: f64, samples_per_second: f64 },
     Validating { iteration: u64 },
     Validated { iteration: u64, metrics: &'a Metrics, best: bool },
@@ -194,14 +193,28 @@ fn seed_for(seed: u64, iteration: u64) -> u64 {
     r.next_u64()
 }
 
-/// Train (or resume) the run of `cfg`.
-pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) -> Result<Summary> {
-    let device = clap_tools_backends::default_device();
+/// Train (or resume) the run of `cfg` with the backend of this build, on `train.devices` of its
+/// devices (all it sees when not set).
+pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> Result<Summary> {
+    let devices = clap_tools_backends::devices(cfg.train.devices)
+        .map_err(|e| Error::Usage(format!("train.devices: {e}")))?;
+    train_on::<AutodiffSelected>(cfg, opts, &devices, on)
+}
+
+/// [`train`] on any autodiff backend and devices (data parallel when there are several; the first
+/// holds the model, the optimizer state and validation).
+pub fn train_on<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    opts: &TrainOptions,
+    devices: &[B::Device],
+    mut on: impl FnMut(Event),
+) -> Result<Summary> {
+    let device = devices.first().ok_or_else(|| Error::Usage("no device to train on".into()))?.clone();
     let run = cfg.checkpoint.dir.clone();
     std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
 
     // Data.
-    let text_dir = &cfg.model.text_encoder_dir;
+    let text_dir = &cfg.model.text.dir;
     let tokenizer = CaptionTokenizer::from_dir(text_dir, cfg.model.max_tokens)?;
     let logmel = LogMel::for_rate(cfg.data.sample_rate)?;
     let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms, cfg.data.sample_rate)?;
@@ -220,6 +233,10 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             val.captions_per_clip
         );
     }
+    let audio = cfg.model.audio.encoder(crate::model::logmel::N_MELS);
+    let text = cfg.model.text.encoder(tokenizer.vocab_size(), cfg.model.max_tokens)?;
+    let config =
+        ClapConfig { sample_rate: cfg.data.sample_rate, audio, text, shared_dim: cfg.model.shared_dim, max_tokens: cfg.model.max_tokens };
     let source = Arc::new(TrainSource::new(
         train_join,
         logmel.clone(),
@@ -228,37 +245,26 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
         cfg.data.crop_seconds,
         cfg.train.seed,
         cfg.model.specaugment,
+        config.audio.min_samples(logmel.config().hop),
     )?);
 
     // Model and optimizer: new, or from the newest checkpoint.
-    let bert = BertConfig::from_file(&text_dir.join("config.json"))?;
-    let config = ClapConfig {
-        sample_rate: cfg.data.sample_rate,
-        audio: Cnn14Config {
-            channels: cfg.model.audio_channels.unwrap_or(Cnn14Config::default().channels),
-            n_mels: 64,
-            dropout: cfg.model.audio_dropout,
-        },
-        text: bert,
-        shared_dim: cfg.model.shared_dim,
-        max_tokens: cfg.model.max_tokens,
-    };
-    if config.max_tokens > config.text.max_position_embeddings || tokenizer.vocab_size() > config.text.vocab_size {
+    if config.max_tokens > config.text.max_positions() || tokenizer.vocab_size() > config.text.vocab_size() {
         return Err(Error::file(
             text_dir.join("config.json"),
             format!(
                 "model.max_tokens {} needs max_position_embeddings ≥ it (has {}), and the vocabulary's {} tokens need vocab_size ≥ it (has {})",
                 config.max_tokens,
-                config.text.max_position_embeddings,
+                config.text.max_positions(),
                 tokenizer.vocab_size(),
-                config.text.vocab_size
+                config.text.vocab_size()
             ),
         ));
     }
     let mut optim = AdamConfig::new()
         .with_weight_decay((cfg.optimizer.weight_decay > 0.0).then(|| burn::optim::decay::WeightDecayConfig::new(cfg.optimizer.weight_decay)))
         .with_grad_clipping(cfg.optimizer.grad_clip_norm.map(burn::grad_clipping::GradientClippingConfig::Norm))
-        .init::<Ad, Clap<Ad>>();
+        .init::<B, Clap<B>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let resumed = if opts.resume { latest_checkpoint(&run)? } else { None };
     if !opts.resume && (latest_checkpoint(&run)?.is_some() || run.join("best").exists()) {
@@ -273,15 +279,19 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
     restore_best(&run)?;
     let (mut model, mut state) = match &resumed {
         Some((_, dir)) => {
-            let (_, saved) = Clap::<Ad>::load_dir(dir, &device)?;
-            if saved.audio != config.audio || saved.shared_dim != config.shared_dim || saved.sample_rate != config.sample_rate {
+            let (_, saved) = Clap::<B>::load_dir(dir, &device)?;
+            if saved.audio != config.audio
+                || saved.text != config.text
+                || saved.shared_dim != config.shared_dim
+                || saved.sample_rate != config.sample_rate
+            {
                 return Err(Error::file(dir, "the checkpoint's model differs from the config's; resume with the config the run was started with"));
             }
             // The recorder's copy keeps the parameter ids that the optimizer state refers to.
             let record = recorder
                 .load(dir.join("model"), &device)
                 .map_err(|e| Error::file(dir.join("model.bin"), format!("cannot read the training state: {e}")))?;
-            let model = config.init::<Ad>(&device)?.load_record(record);
+            let model = config.init::<B>(&device)?.load_record(record);
             let record = recorder
                 .load(dir.join("optimizer"), &device)
                 .map_err(|e| Error::file(dir.join("optimizer.bin"), format!("cannot read the optimizer state: {e}")))?;
@@ -296,20 +306,20 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
             if opts.resume {
                 tracing::warn!("{}: no checkpoint to resume from; starting a new run", run.display());
             }
-            Selected::seed(&device, cfg.train.seed);
-            let mut model = config.init::<Ad>(&device)?;
-            if let Some(p) = &cfg.model.audio_pretrained {
-                let cnn = Cnn14::<Ad>::load_panns(p, &device)?;
-                if cnn.channels() != config.audio.channels {
+            B::seed(&device, cfg.train.seed);
+            let mut model = config.init::<B>(&device)?;
+            if let (Some(p), AudioEncoderConfig::Cnn14(c)) = (&cfg.model.audio.pretrained, &config.audio) {
+                let cnn = Cnn14::<B>::load_panns(p, &device)?;
+                if cnn.channels() != c.channels {
                     return Err(Error::file(
                         p,
-                        format!("its CNN14 widths {:?} differ from model.audio_channels {:?}", cnn.channels(), config.audio.channels),
+                        format!("its CNN14 widths {:?} differ from model.audio.channels {:?}", cnn.channels(), c.channels),
                     ));
                 }
-                model.audio_encoder = cnn.with_dropout(config.audio.dropout);
+                model.audio_encoder = AudioModel::Cnn14(cnn.with_dropout(c.dropout));
             }
-            if cfg.model.text_pretrained {
-                model.text_encoder = Bert::<Ad>::load(text_dir, &device)?;
+            if cfg.model.text.pretrained() {
+                model.text_encoder = TextModel::Bert(Bert::<B>::load(text_dir, &device)?);
             }
             (model, TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed })
         }
@@ -325,6 +335,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
         train_clips: source.clips.len(),
         val_clips: val.audio_ids.len(),
         val_captions: val.captions.len(),
+        devices: devices.len(),
     });
 
     let mut loader = Loader::new(source.clone(), start, end, cfg.train.workers);
@@ -334,16 +345,11 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
     for i in start..end {
         let batch = loader.next_batch().ok_or_else(|| Error::Usage("the batch loader stopped early".into()))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
-        Ad::seed(&device, seed_for(cfg.train.seed, i));
-        let mel = Tensor::<Ad, 3>::from_data(
-            TensorData::new(batch.mel.data, [batch.mel.batch, batch.mel.frames, batch.mel.n_mels]),
-            &device,
-        );
-        let (ids, mask, types) = batch.tokens.to_tensors::<Ad>(&device);
-        let audio = model.encode_audio(mel, &batch.valid_frames);
-        let text = model.encode_text(ids, mask, types);
-        let loss = info_nce(audio, text, model.logit_scale.val());
-        let loss_value: f32 = loss.clone().into_scalar().elem();
+        for (k, d) in devices.iter().enumerate() {
+            B::seed(d, seed_for(cfg.train.seed, i) ^ k as u64);
+        }
+        let (loss, grads) = super::parallel::step(&model, devices, &batch);
+        let loss_value: f32 = loss.into_scalar().elem();
         if !loss_value.is_finite() {
             return Err(Error::Usage(format!(
                 "iteration {}: the loss is {loss_value} (clips {:?}); lower optimizer.lr or set optimizer.grad_clip_norm",
@@ -351,7 +357,6 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, mut on: impl FnMut(Event)) 
                 batch.audio_ids
             )));
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
         samples += batch.mel.batch;
         let rate = samples as f64 / began.elapsed().as_secs_f64();
@@ -430,7 +435,9 @@ fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
     same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
-    same("model.text_encoder_dir", old.model.text_encoder_dir.display().to_string(), cfg.model.text_encoder_dir.display().to_string());
+    same("model.audio.kind", old.model.audio.kind.clone(), cfg.model.audio.kind.clone());
+    same("model.text.kind", old.model.text.kind.clone(), cfg.model.text.kind.clone());
+    same("model.text.dir", old.model.text.dir.display().to_string(), cfg.model.text.dir.display().to_string());
     if diff.is_empty() {
         Ok(())
     } else {

@@ -9,7 +9,7 @@ use super::data::ValSet;
 use crate::error::Result;
 use crate::eval::metrics::{evaluate, Metrics};
 use crate::model::clap::Clap;
-use crate::model::cnn14::min_samples;
+use crate::model::encoder::TextEncoder;
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 
@@ -40,11 +40,12 @@ pub fn evaluate_model<B: Backend>(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| (lengths[i], i));
     let mut audio = vec![0.0f32; n * dim];
-    let min = min_samples(logmel.config().hop);
+    let min = model.min_samples(logmel.config().hop);
     for chunk in order.chunks(batch_size.max(1)) {
         let waves = chunk.iter().map(|&i| val.reader.read(&val.audio_ids[i])).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-        // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
+        // The audio encoder needs a few frames (CNN14: 32): a batch of very short clips is
+        // zero-padded to that.
         let mel = logmel.batch_padded(&refs, min);
         let valid: Vec<usize> = mel.wave_lengths.iter().map(|&l| logmel.frames(l)).collect();
         let x = Tensor::<B, 3>::from_data(TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]), device);
