@@ -632,7 +632,8 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             val_batch_size: 16,
             seed: o.seed,
             workers: 2,
-            devices: None,
+            // The demo is small: one device, the same run on any build.
+            devices: Some(1),
         },
         checkpoint: CheckpointConfig { dir: out.join("run"), every: o.val_interval, keep: 1 },
     }

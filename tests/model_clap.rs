@@ -142,6 +142,11 @@ fn clap_tools_checkpoint_round_trips() {
     let names: Vec<String> =
         std::fs::read_dir(&ckpt).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.ends_with(".partial")), "no temporary files left: {names:?}");
+    // The weight names are the reference's (the encoder's kind is in clap.json, not in the names).
+    let keys = clap_tools::model::weights::keys(&ckpt.join("model.safetensors"), None).unwrap();
+    assert!(keys.iter().any(|k| k == "audio_encoder.conv_block1.conv1.weight"), "{keys:?}");
+    assert!(keys.iter().any(|k| k == "text_encoder.encoder.layer.0.attention.self_attn.query.weight"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("Cnn14") || k.contains("Bert")), "{keys:?}");
     let (loaded, cfg) = Clap::<Cpu>::load_dir(&ckpt, &device).unwrap();
     assert_eq!(cfg.shared_dim, 24);
     assert_eq!(cfg.audio, config.audio);
@@ -162,6 +167,14 @@ fn clap_tools_checkpoint_round_trips() {
     let s1: f32 = model.logit_scale.val().into_scalar();
     let s2: f32 = loaded.logit_scale.val().into_scalar();
     assert_eq!(s1, s2);
+
+    // A clap.json from before the encoders had kinds reads as CNN14 + BERT.
+    let mut old: serde_json::Value = serde_json::from_slice(&std::fs::read(ckpt.join("clap.json")).unwrap()).unwrap();
+    old["audio"].as_object_mut().unwrap().remove("kind");
+    old["text"].as_object_mut().unwrap().remove("kind");
+    std::fs::write(ckpt.join("clap.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    let (_, cfg) = Clap::<Cpu>::load_dir(&ckpt, &device).unwrap();
+    assert_eq!((cfg.audio.kind(), cfg.text.kind()), ("cnn14", "bert"));
 
     // a damaged config is an error naming the file
     std::fs::write(ckpt.join("clap.json"), b"{\"sample_rate\": 32000}").unwrap();

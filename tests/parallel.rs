@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use clap_tools::model::clap::{info_nce, Clap, ClapConfig};
 use clap_tools::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMelBatch;
@@ -130,34 +128,14 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
     assert!((single - got).abs() > 1e-7, "one device {single} vs two {got}");
 }
 
-/// The demo corpus, packed, without training.
-fn demo_data(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("demo");
-    ok(&["demo", "--out", s(&out), "--clips", "40", "--no-train"]);
-    out
-}
-
 #[test]
 fn a_run_over_two_devices_trains_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo_data(dir.path());
-    let captions: Vec<String> = clap_tools::table::read_captions(&data.join("tables/captions.parquet"))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.caption)
-        .collect();
-    clap_tools::demo::write_text_encoder(&dir.path().join("text"), &captions, 16).unwrap();
+    let data = common::demo_corpus(dir.path(), 40, 16);
     let run = dir.path().join("run");
     let config = format!(
         r#"
-[data]
-train_captions = ["{train}"]
-train_waveforms = "{wav}"
-val_captions = ["{val}"]
-val_waveforms = "{wav}"
-sample_rate = 32000
-crop_seconds = 1.0
-
+{data_section}
 [model]
 shared_dim = 16
 specaugment = false
@@ -186,9 +164,7 @@ workers = 2
 dir = "{run}"
 every = 2
 "#,
-        train = s(&data.join("tables/captions_train.parquet")),
-        val = s(&data.join("tables/captions_val.parquet")),
-        wav = s(&data.join("packed/waveforms.parquet")),
+        data_section = common::demo_data_toml(&data),
         text = s(&dir.path().join("text")),
         run = s(&run),
     );
@@ -197,7 +173,7 @@ every = 2
 
     // The CPU backend has one device: asking the command line for two is refused, naming why.
     let err = fails(&["train", "--config", s(&path), "--devices", "2"]);
-    assert!(err.contains("train.devices") && err.contains("sees 1"), "{err}");
+    assert!(err.contains("train.devices") && err.contains("trains on 1"), "{err}");
 
     let cfg = clap_tools::train::config::TrainConfig::from_file(&path).unwrap();
     let device = Default::default();

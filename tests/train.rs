@@ -9,31 +9,11 @@ use std::time::{Duration, Instant};
 
 use common::{fails, ok, s};
 
-/// The demo corpus, packed, without training (made once per test).
-fn demo_data(dir: &Path, clips: usize) -> PathBuf {
-    let out = dir.join("demo");
-    ok(&["demo", "--out", s(&out), "--clips", &clips.to_string(), "--no-train"]);
-    out
-}
-
-/// A tiny text encoder folder and a TOML config over the demo data.
+/// A TOML config over the demo data (`demo_corpus` made it and its text encoder folder).
 fn write_config(dir: &Path, data: &Path, run: &Path, iterations: u64, extra: &str) -> PathBuf {
-    let captions: Vec<String> = clap_tools::table::read_captions(&data.join("tables/captions.parquet"))
-        .unwrap()
-        .into_iter()
-        .map(|c| c.caption)
-        .collect();
-    clap_tools::demo::write_text_encoder(&dir.join("text"), &captions, 32).unwrap();
     let config = format!(
         r#"
-[data]
-train_captions = ["{train}"]
-train_waveforms = "{wav}"
-val_captions = ["{val}"]
-val_waveforms = "{wav}"
-sample_rate = 32000
-crop_seconds = 1.0
-
+{data_section}
 [model]
 shared_dim = 16
 specaugment = true
@@ -67,9 +47,7 @@ dir = "{run}"
 every = 3
 keep = 2
 {extra}"#,
-        train = s(&data.join("tables/captions_train.parquet")),
-        val = s(&data.join("tables/captions_val.parquet")),
-        wav = s(&data.join("packed/waveforms.parquet")),
+        data_section = common::demo_data_toml(data),
         text = s(&dir.join("text")),
         run = s(run),
     );
@@ -93,7 +71,7 @@ fn last_val(run: &Path) -> serde_json::Value {
 #[test]
 fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let data = demo_data(dir.path(), 60);
+    let data = common::demo_corpus(dir.path(), 60, 32);
     let whole = dir.path().join("whole");
     let cfg_whole = write_config(dir.path(), &data, &whole, 12, "");
     ok(&["train", "--config", s(&cfg_whole)]);

@@ -70,7 +70,7 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    eprintln!("• training a small CLAP model for {} iterations on the CPU ({})", o.iterations, clap_tools::backend_name());
+    eprintln!("• training a small CLAP model for {} iterations (backend: {})", o.iterations, clap_tools::backend_name());
     let bar = crate::progress(o.iterations, "iterations");
     let trained = demo::train_and_search(&a.out, &outputs, &o, |e| match e {
         Event::Step { iteration, loss, samples_per_second, .. } => {

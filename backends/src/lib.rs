@@ -39,21 +39,51 @@ pub fn default_device() -> Device {
     Device::default()
 }
 
-/// The devices to train on, data parallel: the first `count`, or every device the backend sees
-/// (CUDA: the GPUs that `CUDA_VISIBLE_DEVICES` leaves; wgpu: the discrete GPUs, else the default
-/// adapter; the CPU backend: one).
+/// The devices to train on, data parallel: the first `count`, or every device the backend can train
+/// on together (CUDA: the GPUs that `CUDA_VISIBLE_DEVICES` leaves; wgpu and the CPU backend: one, as
+/// burn-wgpu cannot move tensors between adapters).
 pub fn devices(count: Option<usize>) -> Result<Vec<Device>, String> {
     let visible = visible_devices();
     match count {
         None => Ok(visible),
         Some(n) if n >= 1 && n <= visible.len() => Ok(visible[..n].to_vec()),
         Some(n) => Err(format!(
-            "{n} devices asked for; the {} backend sees {} ({:?})",
+            "{n} devices asked for; the {} backend trains on {} ({visible:?}){}",
             backend_name(),
             visible.len(),
-            visible
+            if cfg!(feature = "cuda") { "" } else { ": several devices need the cuda feature" }
         )),
     }
+}
+
+/// Move a small tensor from every other device to the first, as data parallel training does at
+/// every step, and report a failure as an error instead of a panic mid-run (CUDA moves tensors
+/// between GPUs with NCCL, loaded at run time).
+pub fn check_transfers(devices: &[Device]) -> Result<(), String> {
+    use burn::tensor::Tensor;
+    let Some(first) = devices.first() else { return Ok(()) };
+    for d in &devices[1..] {
+        let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let t = Tensor::<Selected, 1>::from_floats([1.0, 2.0], d).to_device(first);
+            t.sum().into_scalar()
+        }));
+        match moved {
+            Ok(v) if v == 3.0 => {}
+            Ok(v) => return Err(format!("a tensor moved from {d:?} to {first:?} arrived changed (sum {v}, not 3)")),
+            Err(e) => {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "cannot move tensors from {d:?} to {first:?} ({why}); multi-GPU CUDA training needs NCCL \
+                     (libnccl.so.2, e.g. the libnccl2 package) — or train on one device"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "cuda")]
@@ -64,17 +94,7 @@ fn visible_devices() -> Vec<Device> {
     (0..n).map(burn::backend::cuda::CudaDevice::new).collect()
 }
 
-#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-fn visible_devices() -> Vec<Device> {
-    use burn::tensor::backend::Backend;
-    // Type 0: discrete GPUs.
-    match Selected::device_count(0) {
-        0 => vec![Device::default()],
-        n => (0..n).map(burn::backend::wgpu::WgpuDevice::DiscreteGpu).collect(),
-    }
-}
-
-#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+#[cfg(not(feature = "cuda"))]
 fn visible_devices() -> Vec<Device> {
     vec![Device::default()]
 }
@@ -90,7 +110,9 @@ mod tests {
         assert!(!all.is_empty());
         assert_eq!(devices(Some(1)).unwrap(), all[..1].to_vec());
         let err = devices(Some(all.len() + 1)).unwrap_err();
-        assert!(err.contains(&format!("sees {}", all.len())), "{err}");
+        assert!(err.contains(&format!("trains on {}", all.len())), "{err}");
+        assert!(check_transfers(&all).is_ok());
+        assert!(check_transfers(&[all[0].clone(), all[0].clone()]).is_ok());
     }
 
     #[test]

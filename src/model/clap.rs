@@ -114,8 +114,15 @@ impl<B: Backend> Clap<B> {
     pub fn load_dir(dir: &Path, device: &B::Device) -> Result<(Self, ClapConfig)> {
         let config_path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let config: ClapConfig = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&config_path, format!("not a clap-tools model config: {e}")))?;
+        let bad = |e: serde_json::Error| Error::file(&config_path, format!("not a clap-tools model config: {e}"));
+        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+        // Checkpoints written before the encoders had kinds hold a CNN14 and a BERT.
+        for (key, kind) in [("audio", "cnn14"), ("text", "bert")] {
+            if let Some(section) = value.get_mut(key).and_then(|v| v.as_object_mut()) {
+                section.entry("kind").or_insert_with(|| kind.into());
+            }
+        }
+        let config: ClapConfig = serde_json::from_value(value).map_err(bad)?;
         let model = config.init(device)?;
         let model = weights::load(model, &dir.join(WEIGHTS_FILE), Layout::Burn, &LoadSpec::new())?;
         Ok((model, config))

@@ -170,7 +170,8 @@ impl TrainSource {
             audio_ids.push(clip.audio_id.clone());
         }
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-        // CNN14 needs 32 frames: a batch of very short clips is zero-padded to that.
+        // The audio encoder needs a few frames (CNN14: 32): a batch of very short clips is
+        // zero-padded to that.
         let mut mel = self.logmel.batch_padded(&refs, self.min_samples);
         if self.specaugment {
             SpecAugment::default().apply(&mut mel, &mut SplitMix64::new(plan.specaug_seed));

@@ -51,6 +51,7 @@ pub fn step<B: AutodiffBackend>(
     let main = &devices[0];
     let ranges = shard_ranges(batch.mel.batch, devices.len());
     // Fresh copies for the other devices: new autodiff leaves with the model's parameter ids.
+    // `valid()` per copy: cloning an inner module would drop the parameters' require-grad flag.
     let copies: Vec<Clap<B>> =
         devices[1..ranges.len()].iter().map(|d| Clap::<B>::from_inner(model.valid()).fork(d)).collect();
     let mut audio = Vec::with_capacity(ranges.len());

@@ -62,6 +62,13 @@ pub struct TrainState {
     pub best_score: Option<f64>,
     pub best_iteration: Option<u64>,
     pub seed: u64,
+    /// Devices the run trained on (the batch parts, and so BatchNorm's statistics, follow them).
+    #[serde(default = "one")]
+    pub devices: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Clone, Default)]
@@ -196,8 +203,13 @@ fn seed_for(seed: u64, iteration: u64) -> u64 {
 /// Train (or resume) the run of `cfg` with the backend of this build, on `train.devices` of its
 /// devices (all it sees when not set).
 pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> Result<Summary> {
-    let devices = clap_tools_backends::devices(cfg.train.devices)
+    let mut devices = clap_tools_backends::devices(cfg.train.devices)
         .map_err(|e| Error::Usage(format!("train.devices: {e}")))?;
+    if devices.len() > cfg.train.batch_size {
+        tracing::warn!("{} devices for batches of {}: training on the first {}", devices.len(), cfg.train.batch_size, cfg.train.batch_size);
+        devices.truncate(cfg.train.batch_size);
+    }
+    clap_tools_backends::check_transfers(&devices).map_err(|e| Error::Usage(format!("train.devices: {e}")))?;
     train_on::<AutodiffSelected>(cfg, opts, &devices, on)
 }
 
@@ -321,9 +333,17 @@ pub fn train_on<B: AutodiffBackend>(
             if cfg.model.text.pretrained() {
                 model.text_encoder = TextModel::Bert(Bert::<B>::load(text_dir, &device)?);
             }
-            (model, TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed })
+            (model, TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 })
         }
     };
+    if resumed.is_some() && state.devices != devices.len() {
+        tracing::warn!(
+            "the run trained on {} device(s) and resumes on {}: batches split differently from here on (BatchNorm statistics per part), so it will not end exactly as an uninterrupted run",
+            state.devices,
+            devices.len()
+        );
+    }
+    state.devices = devices.len();
     let start = state.iteration;
     write_json(&run.join("config.json"), cfg)?;
     let mut log = Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?;
@@ -345,9 +365,9 @@ pub fn train_on<B: AutodiffBackend>(
     for i in start..end {
         let batch = loader.next_batch().ok_or_else(|| Error::Usage("the batch loader stopped early".into()))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
-        for (k, d) in devices.iter().enumerate() {
-            B::seed(d, seed_for(cfg.train.seed, i) ^ k as u64);
-        }
+        // burn's backends keep one random stream (the device argument is not used): one seed per
+        // iteration makes dropout a function of (seed, iteration).
+        B::seed(&device, seed_for(cfg.train.seed, i));
         let (loss, grads) = super::parallel::step(&model, devices, &batch);
         let loss_value: f32 = loss.into_scalar().elem();
         if !loss_value.is_finite() {
@@ -419,7 +439,17 @@ pub fn train_on<B: AutodiffBackend>(
 /// Settings that fix what a run computes: a resumed run must have the same ones.
 fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(saved) else { return Ok(()) };
-    let old: TrainConfig = serde_json::from_str(&text).map_err(|e| Error::file(saved, e.to_string()))?;
+    let old: TrainConfig = serde_json::from_str(&text).map_err(|e| {
+        let older = ["audio_encoder", "text_encoder_dir"].iter().any(|k| text.contains(&format!("\"{k}\"")));
+        Error::file(
+            saved,
+            if older {
+                "written by an older clap-tools (before [model.audio] and [model.text]): this run cannot be resumed; start a new one (its best/ still works with eval and embed)".to_string()
+            } else {
+                format!("not a run config: {e}")
+            },
+        )
+    })?;
     let mut diff = Vec::new();
     let mut same = |key: &str, a: String, b: String| {
         if a != b {
@@ -435,8 +465,10 @@ fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
     same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
-    same("model.audio.kind", old.model.audio.kind.clone(), cfg.model.audio.kind.clone());
-    same("model.text.kind", old.model.text.kind.clone(), cfg.model.text.kind.clone());
+    let n = crate::model::logmel::N_MELS;
+    same("model.audio", format!("{:?}", old.model.audio.encoder(n)), format!("{:?}", cfg.model.audio.encoder(n)));
+    let text = |t: &super::config::TextSection| format!("{} {:?}", t.kind, (t.dim.unwrap_or(128), t.pretrained()));
+    same("model.text", text(&old.model.text), text(&cfg.model.text));
     same("model.text.dir", old.model.text.dir.display().to_string(), cfg.model.text.dir.display().to_string());
     if diff.is_empty() {
         Ok(())
@@ -478,6 +510,33 @@ fn prune(run: &Path, keep: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(extra_model: &str) -> TrainConfig {
+        let text = format!(
+            "[data]\ntrain_captions = [\"t\"]\ntrain_waveforms = \"w\"\nval_captions = [\"v\"]\nval_waveforms = \"w\"\n\
+             sample_rate = 32000\ncrop_seconds = 1.0\n[model]\nshared_dim = 8\n[model.audio]\nkind = \"small_cnn\"\n{extra_model}\n\
+             [model.text]\nkind = \"small\"\ndir = \"x\"\n[schedule]\nwarmup_iterations = 1\ntotal_iterations = 4\n\
+             [train]\nbatch_size = 4\nval_interval = 2\nseed = 1\n[checkpoint]\ndir = \"r\"\nevery = 2\n"
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn resume_names_changed_encoder_settings_and_refuses_old_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let saved = dir.path().join("config.json");
+        std::fs::write(&saved, serde_json::to_vec(&config("dim = 32")).unwrap()).unwrap();
+        assert!(check_same_run(&saved, &config("dim = 32")).is_ok());
+        // Leaving out a key that had its default value is not a change.
+        std::fs::write(&saved, serde_json::to_vec(&config("dim = 128")).unwrap()).unwrap();
+        assert!(check_same_run(&saved, &config("")).is_ok());
+        let err = check_same_run(&saved, &config("channels = [8, 8]")).unwrap_err().to_string();
+        assert!(err.contains("model.audio"), "{err}");
+
+        std::fs::write(&saved, br#"{"model": {"audio_encoder": "cnn14", "text_encoder_dir": "x"}}"#).unwrap();
+        let err = check_same_run(&saved, &config("")).unwrap_err().to_string();
+        assert!(err.contains("older clap-tools") && err.contains("config.json"), "{err}");
+    }
 
     #[test]
     fn the_schedule_warms_up_then_decays_like_the_reference() {

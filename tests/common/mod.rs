@@ -52,6 +52,31 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// The demo corpus (`clips` clips, packed, not trained) in `dir/demo`, and a text encoder folder over
+/// its captions in `dir/text` (the vocabulary, and a BERT config of width `width`).
+pub fn demo_corpus(dir: &Path, clips: usize, width: usize) -> PathBuf {
+    let out = dir.join("demo");
+    ok(&["demo", "--out", s(&out), "--clips", &clips.to_string(), "--no-train"]);
+    let captions: Vec<String> = clap_tools::table::read_captions(&out.join("tables/captions.parquet"))
+        .unwrap()
+        .into_iter()
+        .map(|c| c.caption)
+        .collect();
+    clap_tools::demo::write_text_encoder(&dir.join("text"), &captions, width).unwrap();
+    out
+}
+
+/// The `[data]` section of a training config over the demo corpus at `data` (1 s crops).
+pub fn demo_data_toml(data: &Path) -> String {
+    let wav = s(&data.join("packed/waveforms.parquet")).to_string();
+    format!(
+        "[data]\ntrain_captions = [\"{}\"]\ntrain_waveforms = \"{wav}\"\nval_captions = [\"{}\"]\n\
+         val_waveforms = \"{wav}\"\nsample_rate = 32000\ncrop_seconds = 1.0\n",
+        s(&data.join("tables/captions_train.parquet")),
+        s(&data.join("tables/captions_val.parquet")),
+    )
+}
+
 /// Write a short 16-bit WAV (a tone) with `channels` channels.
 pub fn write_wav(path: &Path, sample_rate: u32, channels: u16, frames: usize) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
