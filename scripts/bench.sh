@@ -7,12 +7,14 @@
 #             of the reference: git --git-dir=MIRROR archive HEAD | tar -x -C /tmp/ref)
 #   model   — log-mel vs torchaudio, CNN14 vs PyTorch on the CPU (bash scripts/bench.sh model /tmp/ref
 #             --threads 2); uses a torch venv, .venv-torch, from tests/fixtures/model/requirements.txt
+#   train   — GPU training throughput vs the reference in PyTorch (bash scripts/bench.sh train /tmp/ref
+#             --batch 128); builds examples/bench_train with --features cuda; needs a GPU and torch
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-}"
 case "$which" in
-    scan|pack|metrics|model) shift ;;
-    *) echo "usage: bash scripts/bench.sh scan|pack|metrics|model [options]" >&2; exit 2 ;;
+    scan|pack|metrics|model|train) shift ;;
+    *) echo "usage: bash scripts/bench.sh scan|pack|metrics|model|train [options]" >&2; exit 2 ;;
 esac
 if [ "$which" = model ]; then
     if [ ! -x .venv-torch/bin/python ]; then
@@ -21,6 +23,11 @@ if [ "$which" = model ]; then
     fi
     cargo build --release --locked --example bench_model
     exec .venv-torch/bin/python benches/model.py "$@"
+fi
+if [ "$which" = train ]; then
+    # The GPU machine's own Python (with torch and transformers) runs the reference side.
+    cargo build --locked --features cuda --example bench_train
+    exec "${PYTHON:-python3}" benches/train.py "$@"
 fi
 bash scripts/setup.sh --python
 .venv/bin/python -m pip install -q -r benches/requirements.txt
