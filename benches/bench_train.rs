@@ -27,21 +27,9 @@ use clap_tools_backends::AutodiffSelected;
 
 type B = AutodiffSelected;
 
-fn arg(args: &[String], name: &str, default: f64) -> f64 {
-    args.windows(2).find(|w| w[0] == name).map_or(default, |w| w[1].parse().expect("a number"))
-}
-
-fn clip(i: usize, n: usize) -> Vec<f32> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
-    (0..n)
-        .map(|k| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            0.05 * ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) + 0.3 * (k as f32 * 0.07).sin()
-        })
-        .collect()
-}
+#[path = "common.rs"]
+mod common;
+use common::{arg, clip};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
