@@ -15,7 +15,7 @@ use clap_tools_backends::burn;
 use crate::audio::decode::decode_mono;
 use crate::error::{Error, Result};
 use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
-use crate::model::encoder::{AudioEncoderConfig, TextEncoder, TextEncoderConfig};
+use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 use crate::table::EmbeddingRows;
@@ -55,19 +55,7 @@ impl<B: Backend> Embedder<B> {
                     ckpt.display()
                 ))
             })?;
-            let model = Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?;
-            let config = ClapConfig {
-                sample_rate: source.sample_rate,
-                audio: AudioEncoderConfig::Cnn14(crate::model::cnn14::Cnn14Config::from_weights(
-                    ckpt,
-                    Some("state_dict"),
-                    "audio_encoder.",
-                )?),
-                text: TextEncoderConfig::Bert(crate::model::bert::BertConfig::from_file(&dir.join("config.json"))?),
-                shared_dim: model.audio_proj.weight.dims()[1],
-                max_tokens: crate::model::tokenizer::DEFAULT_MAX_LEN,
-            };
-            (model, config)
+            Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?
         };
         let logmel = LogMel::for_rate(config.sample_rate)?;
         Ok(Self { model, config, logmel, device })
@@ -78,7 +66,7 @@ impl<B: Backend> Embedder<B> {
     pub fn audio(&self, clips: &[&[f32]]) -> Vec<f32> {
         // The audio encoder needs a few frames (CNN14: 32): shorter batches are zero-padded to that
         // (their valid length stays their own).
-        let batch = self.logmel.batch_padded(clips, self.config.audio.min_samples(self.logmel.config().hop));
+        let batch = self.logmel.batch_padded(clips, self.logmel.samples_for(self.model.audio_encoder.min_frames()));
         let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
         let mel = Tensor::<B, 3>::from_data(
             TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),

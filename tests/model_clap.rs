@@ -5,9 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use clap_tools::model::bert::BertConfig;
 use clap_tools::model::clap::{info_nce, l2_normalize, Clap};
-use clap_tools::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMel;
 use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::npy;
@@ -87,7 +85,7 @@ fn cosines(ours: &[f32], reference: &npy::Array) -> Vec<f64> {
 #[test]
 fn reference_checkpoint_embeddings_match_pytorch() {
     let device = Default::default();
-    let model = Clap::<Cpu>::load_reference(
+    let (model, _) = Clap::<Cpu>::load_reference(
         &fixture("checkpoint/reference.pth"),
         &fixture("text/bert/config.json"),
         32000,
@@ -126,16 +124,8 @@ fn reference_checkpoint_embeddings_match_pytorch() {
 fn clap_tools_checkpoint_round_trips() {
     let device = Default::default();
     let path = fixture("checkpoint/reference.pth");
-    let model = Clap::<Cpu>::load_reference(&path, &fixture("text/bert/config.json"), 32000, &device).unwrap();
-    let config = clap_tools::model::clap::ClapConfig {
-        sample_rate: 32000,
-        audio: AudioEncoderConfig::Cnn14(
-            clap_tools::model::cnn14::Cnn14Config::from_weights(&path, Some("state_dict"), "audio_encoder.").unwrap(),
-        ),
-        text: TextEncoderConfig::Bert(BertConfig::from_file(&fixture("text/bert/config.json")).unwrap()),
-        shared_dim: 24,
-        max_tokens: 30,
-    };
+    let (model, config) =
+        Clap::<Cpu>::load_reference(&path, &fixture("text/bert/config.json"), 32000, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("ckpt");
     model.save_dir(&config, &ckpt).unwrap();

@@ -56,6 +56,21 @@ pub const CONFIG_FILE: &str = "clap.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 impl ClapConfig {
+    /// The `clap.json` of a checkpoint directory (without reading its weights).
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let config_path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let bad = |e: serde_json::Error| Error::file(&config_path, format!("not a clap-tools model config: {e}"));
+        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+        // Checkpoints written before the encoders had kinds hold a CNN14 and a BERT.
+        for (key, kind) in [("audio", "cnn14"), ("text", "bert")] {
+            if let Some(section) = value.get_mut(key).and_then(|v| v.as_object_mut()) {
+                section.entry("kind").or_insert_with(|| kind.into());
+            }
+        }
+        serde_json::from_value(value).map_err(bad)
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Clap<B>> {
         let audio_encoder = self.audio.init(device);
         let text_encoder = self.text.init(device)?;
@@ -112,17 +127,7 @@ impl<B: Backend> Clap<B> {
 
     /// Read a clap-tools checkpoint directory written by [`Clap::save_dir`].
     pub fn load_dir(dir: &Path, device: &B::Device) -> Result<(Self, ClapConfig)> {
-        let config_path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let bad = |e: serde_json::Error| Error::file(&config_path, format!("not a clap-tools model config: {e}"));
-        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
-        // Checkpoints written before the encoders had kinds hold a CNN14 and a BERT.
-        for (key, kind) in [("audio", "cnn14"), ("text", "bert")] {
-            if let Some(section) = value.get_mut(key).and_then(|v| v.as_object_mut()) {
-                section.entry("kind").or_insert_with(|| kind.into());
-            }
-        }
-        let config: ClapConfig = serde_json::from_value(value).map_err(bad)?;
+        let config = ClapConfig::from_dir(dir)?;
         let model = config.init(device)?;
         let model = weights::load(model, &dir.join(WEIGHTS_FILE), Layout::Burn, &LoadSpec::new())?;
         Ok((model, config))
@@ -151,11 +156,6 @@ impl<B: Backend> Clap<B> {
         l2_normalize(self.text_proj.forward(self.text_encoder.encode(input_ids, attention_mask, token_type_ids)))
     }
 
-    /// Samples a log-mel batch needs for the audio encoder's fewest frames at `hop`.
-    pub fn min_samples(&self, hop: usize) -> usize {
-        (self.audio_encoder.min_frames() - 1) * hop
-    }
-
     /// The current exp(logit_scale).
     pub fn temperature_scale(&self) -> f32 {
         self.logit_scale.val().exp().into_scalar().elem::<f32>()
@@ -165,7 +165,13 @@ impl<B: Backend> Clap<B> {
     /// `state_dict` holds `audio_encoder.*` (CNN14), `text_encoder.model.*` (a Hugging Face BertModel),
     /// `audio_proj.*`, `text_proj.*` and `logit_scale`. The text encoder's shape comes from its
     /// `config.json` (`text_config`); the CNN14 widths and the shared size from the checkpoint.
-    pub fn load_reference(checkpoint: &Path, text_config: &Path, sample_rate: u32, device: &B::Device) -> Result<Self> {
+    /// Returns the model and its [`ClapConfig`] (token length: [`super::tokenizer::DEFAULT_MAX_LEN`]).
+    pub fn load_reference(
+        checkpoint: &Path,
+        text_config: &Path,
+        sample_rate: u32,
+        device: &B::Device,
+    ) -> Result<(Self, ClapConfig)> {
         let top = Some("state_dict");
         let audio = AudioEncoderConfig::Cnn14(Cnn14Config::from_weights(checkpoint, top, "audio_encoder.")?);
         let text = TextEncoderConfig::Bert(BertConfig::from_file(text_config)?);
@@ -181,13 +187,12 @@ impl<B: Backend> Clap<B> {
         {
             spec = spec.ignore(pattern);
         }
-        let max_tokens = default_max_tokens();
-        let model = ClapConfig { sample_rate, audio, text, shared_dim, max_tokens }.init(device)?;
-        let mut model = weights::load(model, checkpoint, Layout::Pytorch, &spec)?;
+        let config = ClapConfig { sample_rate, audio, text, shared_dim, max_tokens: default_max_tokens() };
+        let mut model = weights::load(config.init(device)?, checkpoint, Layout::Pytorch, &spec)?;
         // 0-dimensional in the reference, so it is read on its own.
         let (scale, _) = weights::read_tensor(checkpoint, top, "logit_scale")?;
         let scale = *scale.first().ok_or_else(|| Error::file(checkpoint, "logit_scale is empty"))?;
         model.logit_scale = Param::from_tensor(Tensor::from_data(TensorData::new(vec![scale], [1]), device));
-        Ok(model)
+        Ok((model, config))
     }
 }

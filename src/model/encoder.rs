@@ -165,12 +165,6 @@ impl AudioEncoderConfig {
             Self::SmallCnn(c) => c.downsample(),
         }
     }
-
-    /// Samples a batch needs for [`min_frames`](Self::min_frames) log-mel frames at `hop` (frames =
-    /// samples / hop + 1): shorter batches are zero-padded to this.
-    pub fn min_samples(&self, hop: usize) -> usize {
-        (self.min_frames() - 1) * hop
-    }
 }
 
 /// Which text encoder, with its shape: `{"kind": "bert", …}` in `clap.json`.

@@ -139,6 +139,12 @@ impl LogMel {
         samples.max(self.min_samples()) / self.cfg.hop + 1
     }
 
+    /// The fewest samples that give `frames` frames (the inverse of [`frames`](Self::frames)): a batch
+    /// zero-padded to this has the frames an encoder needs.
+    pub fn samples_for(&self, frames: usize) -> usize {
+        frames.saturating_sub(1) * self.cfg.hop
+    }
+
     /// Reflect padding needs more samples than half a window; shorter signals are zero-padded to this
     /// length first (torch refuses them).
     pub fn min_samples(&self) -> usize {

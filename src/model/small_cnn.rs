@@ -80,7 +80,7 @@ impl<B: Backend> SmallCnn<B> {
     /// - returns: [batch, dim]
     pub fn forward(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
         let [batch, frames, _] = mel.dims();
-        let need = self.min_frames();
+        let need = AudioEncoder::min_frames(self);
         assert!(frames >= need, "this small CNN needs at least {need} frames, got {frames}");
         assert_eq!(valid_frames.len(), batch, "one valid length per clip");
         let mut x = normalise_bins(&self.bn0, mel);
@@ -89,10 +89,6 @@ impl<B: Backend> SmallCnn<B> {
             x = avg_pool2d(x, [2, 2], [2, 2], [0, 0], true, false);
         }
         relu(self.fc.forward(pool_valid_frames(x, valid_frames, need)))
-    }
-
-    fn min_frames(&self) -> usize {
-        1 << self.blocks.len()
     }
 }
 
@@ -103,8 +99,9 @@ impl<B: Backend> AudioEncoder<B> for SmallCnn<B> {
     fn output_dim(&self) -> usize {
         self.fc.weight.dims()[1]
     }
+    /// 2 per block: the blocks' poolings must leave at least one frame.
     fn min_frames(&self) -> usize {
-        SmallCnn::min_frames(self)
+        1 << self.blocks.len()
     }
 }
 

@@ -131,6 +131,11 @@ impl AudioSection {
 }
 
 impl TextSection {
+    /// The small encoder's width (`dim`, default 128).
+    pub fn dim(&self) -> usize {
+        self.dim.unwrap_or(128)
+    }
+
     /// Start a bert from the folder's weights.
     pub fn pretrained(&self) -> bool {
         self.kind == "bert" && self.pretrained.unwrap_or(true)
@@ -140,7 +145,7 @@ impl TextSection {
     /// vocabulary from the tokenizer.
     pub fn encoder(&self, vocab_size: usize, max_tokens: usize) -> Result<TextEncoderConfig> {
         Ok(if self.kind == "small" {
-            TextEncoderConfig::Small(SmallTextConfig { vocab_size, max_positions: max_tokens, dim: self.dim.unwrap_or(128) })
+            TextEncoderConfig::Small(SmallTextConfig { vocab_size, max_positions: max_tokens, dim: self.dim() })
         } else {
             TextEncoderConfig::Bert(BertConfig::from_file(&self.dir.join("config.json"))?)
         })

@@ -257,7 +257,7 @@ pub fn train_on<B: AutodiffBackend>(
         cfg.data.crop_seconds,
         cfg.train.seed,
         cfg.model.specaugment,
-        config.audio.min_samples(logmel.config().hop),
+        logmel.samples_for(config.audio.min_frames()),
     )?);
 
     // Model and optimizer: new, or from the newest checkpoint.
@@ -278,20 +278,21 @@ pub fn train_on<B: AutodiffBackend>(
         .with_grad_clipping(cfg.optimizer.grad_clip_norm.map(burn::grad_clipping::GradientClippingConfig::Norm))
         .init::<B, Clap<B>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
-    let resumed = if opts.resume { latest_checkpoint(&run)? } else { None };
-    if !opts.resume && (latest_checkpoint(&run)?.is_some() || run.join("best").exists()) {
+    let latest = latest_checkpoint(&run)?;
+    if !opts.resume && (latest.is_some() || run.join("best").exists()) {
         return Err(Error::file(
             &run,
             "holds checkpoints of an earlier run: pass --resume to continue it, or set checkpoint.dir to a new folder",
         ));
     }
+    let resumed = if opts.resume { latest } else { None };
     if resumed.is_some() {
         check_same_run(&run.join("config.json"), cfg)?;
     }
     restore_best(&run)?;
     let (mut model, mut state) = match &resumed {
         Some((_, dir)) => {
-            let (_, saved) = Clap::<B>::load_dir(dir, &device)?;
+            let saved = ClapConfig::from_dir(dir)?;
             if saved.audio != config.audio
                 || saved.text != config.text
                 || saved.shared_dim != config.shared_dim
@@ -467,7 +468,7 @@ fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
     let n = crate::model::logmel::N_MELS;
     same("model.audio", format!("{:?}", old.model.audio.encoder(n)), format!("{:?}", cfg.model.audio.encoder(n)));
-    let text = |t: &super::config::TextSection| format!("{} {:?}", t.kind, (t.dim.unwrap_or(128), t.pretrained()));
+    let text = |t: &super::config::TextSection| format!("{} {:?}", t.kind, (t.dim(), t.pretrained()));
     same("model.text", text(&old.model.text), text(&cfg.model.text));
     same("model.text.dir", old.model.text.dir.display().to_string(), cfg.model.text.dir.display().to_string());
     if diff.is_empty() {

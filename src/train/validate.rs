@@ -9,7 +9,7 @@ use super::data::ValSet;
 use crate::error::Result;
 use crate::eval::metrics::{evaluate, Metrics};
 use crate::model::clap::Clap;
-use crate::model::encoder::TextEncoder;
+use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 
@@ -40,7 +40,7 @@ pub fn evaluate_model<B: Backend>(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| (lengths[i], i));
     let mut audio = vec![0.0f32; n * dim];
-    let min = model.min_samples(logmel.config().hop);
+    let min = logmel.samples_for(model.audio_encoder.min_frames());
     for chunk in order.chunks(batch_size.max(1)) {
         let waves = chunk.iter().map(|&i| val.reader.read(&val.audio_ids[i])).collect::<Result<Vec<_>>>()?;
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
