@@ -40,6 +40,21 @@ pub struct ModelSource {
     pub sample_rate: u32,
 }
 
+impl ModelSource {
+    /// The tokenizer's folder: the text encoder's, else a clap-tools checkpoint folder (which carries
+    /// its tokenizer files).
+    pub fn tokenizer_dir(&self) -> Result<PathBuf> {
+        match (&self.text_encoder, self.checkpoint.is_dir()) {
+            (Some(d), _) => Ok(d.clone()),
+            (None, true) => Ok(self.checkpoint.clone()),
+            (None, false) => Err(Error::Usage(format!(
+                "{}: a reference checkpoint needs --text-encoder DIR (the tokenizer's vocab.txt or tokenizer.json)",
+                self.checkpoint.display()
+            ))),
+        }
+    }
+}
+
 impl<B: Backend> Embedder<B> {
     pub fn load(source: &ModelSource, device: B::Device) -> Result<Self> {
         let ckpt = &source.checkpoint;

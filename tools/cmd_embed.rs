@@ -80,12 +80,12 @@ pub fn run(kind: Kind) -> Result<()> {
     }
 }
 
+fn source(m: &ModelArgs) -> ModelSource {
+    ModelSource { checkpoint: m.checkpoint.clone(), text_encoder: m.text_encoder.clone(), sample_rate: m.sample_rate }
+}
+
 fn load(m: &ModelArgs) -> Result<Embedder<Selected>> {
-    let source = ModelSource {
-        checkpoint: m.checkpoint.clone(),
-        text_encoder: m.text_encoder.clone(),
-        sample_rate: m.sample_rate,
-    };
+    let source = source(m);
     let e = Embedder::<Selected>::load(&source, default_device())?;
     info!(
         "model {}: {}, {}, shared {} dims, {} Hz, backend {}",
@@ -205,12 +205,7 @@ fn text(a: TextArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    // a clap-tools checkpoint folder carries its tokenizer files
-    let dir = match (&a.model.text_encoder, a.model.checkpoint.is_dir()) {
-        (Some(d), _) => d.clone(),
-        (None, true) => a.model.checkpoint.clone(),
-        (None, false) => bail!("embedding text needs --text-encoder DIR (the tokenizer's vocab.txt or tokenizer.json)"),
-    };
+    let dir = source(&a.model).tokenizer_dir()?;
     let (ids, index, captions): (Vec<String>, Vec<Option<u32>>, Vec<String>) = if let Some(path) = &a.captions {
         let rows = clap_tools::manifest::read_captions(path)?;
         (

@@ -54,12 +54,8 @@ pub fn run(a: Args) -> Result<()> {
     if a.captions_per_clip == Some(0) || a.batch_size == 0 {
         bail!("--captions-per-clip and --batch-size must be at least 1");
     }
-    let text_dir = match (&a.text_encoder, a.checkpoint.is_dir()) {
-        (Some(d), _) => d.clone(),
-        (None, true) => a.checkpoint.clone(),
-        (None, false) => bail!("{}: a reference checkpoint needs --text-encoder DIR", a.checkpoint.display()),
-    };
     let source = ModelSource { checkpoint: a.checkpoint.clone(), text_encoder: a.text_encoder.clone(), sample_rate: a.sample_rate };
+    let text_dir = source.tokenizer_dir()?;
     let e = Embedder::<Selected>::load(&source, default_device())?;
     let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
     let joined = join(&a.captions, &a.waveforms, e.config.sample_rate)?;
