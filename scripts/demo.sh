@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo run --locked -- demo --force "$@"
+cargo run --locked -- demo "$@"

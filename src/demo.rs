@@ -392,6 +392,59 @@ fn write_macs(c: &Corpus) -> Result<()> {
     crate::atomic::write_bytes(&c.macs_yaml, &y)
 }
 
+/// The file that marks a folder as the demo's output, so that a second run may replace it.
+pub const MARKER: &str = ".clap-tools-demo";
+
+/// What [`prepare_out`] found in the output folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The folder did not exist or was empty.
+    New,
+    /// An earlier demo output (or, when forced, any folder) whose entries were removed.
+    Replaced { entries: usize, earlier_demo: bool },
+}
+
+/// Make `out` ready for a demo run: an earlier demo's output (it holds [`MARKER`]) is emptied, as is
+/// any folder when `force`; a folder with other content is refused, so a mistyped output folder
+/// never loses someone's files. The folder itself is kept (it may be a symlink to elsewhere).
+pub fn prepare_out(out: &Path, force: bool) -> Result<Prepared> {
+    let meta = match std::fs::metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+            crate::atomic::write_bytes(&out.join(MARKER), b"clap-tools demo output\n")?;
+            return Ok(Prepared::New);
+        }
+        Err(e) => return Err(Error::io(out, e)),
+    };
+    if !meta.is_dir() {
+        return Err(Error::file(out, "exists and is not a folder; choose another output folder"));
+    }
+    let entries: Vec<PathBuf> = std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .map(|e| e.map(|e| e.path()).map_err(|err| Error::io(out, err)))
+        .collect::<Result<_>>()?;
+    let earlier_demo = out.join(MARKER).is_file();
+    let prepared = if entries.is_empty() {
+        Prepared::New
+    } else if earlier_demo || force {
+        for p in &entries {
+            // symlink_metadata: a link inside the folder is removed, never followed.
+            let is_dir = std::fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false);
+            let r = if is_dir { std::fs::remove_dir_all(p) } else { std::fs::remove_file(p) };
+            r.map_err(|e| Error::io(p, e))?;
+        }
+        Prepared::Replaced { entries: entries.len(), earlier_demo }
+    } else {
+        return Err(Error::file(
+            out,
+            "exists and is not an earlier demo output (it has no .clap-tools-demo file)",
+        ));
+    };
+    crate::atomic::write_bytes(&out.join(MARKER), b"clap-tools demo output\n")?;
+    Ok(prepared)
+}
+
 /// Options of the demo run.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -670,8 +723,9 @@ pub fn train_and_search(
     use crate::train::{config::TrainConfig, data as tdata, trainer, validate};
     let captions: Vec<String> = data.corpus.clips.iter().flat_map(|c| c.captions.iter().cloned()).collect();
     write_text_encoder(&out.join("text_encoder"), &captions, o.hidden)?;
-    let cfg = train_config(out, data, o);
     let config_path = out.join("demo.toml");
+    // Paths relative to demo.toml, so the demo folder works from any working directory and when moved.
+    let cfg = train_config(out, data, o).relative_to(&config_path);
     let text = toml::to_string(&cfg).map_err(|e| Error::Usage(format!("demo config: {e}")))?;
     crate::atomic::write_bytes(&config_path, text.as_bytes())?;
     // Train from the file, as a user's run would.

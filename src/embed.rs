@@ -112,7 +112,12 @@ pub fn write(out: &Path, rows: &EmbeddingRows) -> Result<(PathBuf, PathBuf)> {
     Ok((npy, parquet))
 }
 
+/// `OUT.ext`; an output named with one of its two extensions (`out.npy`, `out.parquet`) means the
+/// pair `out.npy` + `out.parquet`, not `out.npy.npy`.
 fn with_ext(out: &Path, ext: &str) -> PathBuf {
+    if matches!(crate::manifest::extension(out).as_str(), "npy" | "parquet") {
+        return out.with_extension(ext);
+    }
     let mut s = out.as_os_str().to_owned();
     s.push(".");
     s.push(ext);

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod npy;
 pub mod pack;
+pub mod paths;
 pub mod schema;
 pub mod shards;
 pub mod split;

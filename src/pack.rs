@@ -97,7 +97,6 @@ struct Item {
 
 /// Read the clips to pack. Duplicate and empty audio_ids become failures; a malformed file is an error.
 fn read_input(path: &Path) -> Result<(Vec<Item>, Vec<Failure>)> {
-    let base = path.parent().unwrap_or(Path::new("."));
     let rows: Vec<(String, String, String)> = match extension(path).as_str() {
         "parquet" => crate::table::read_clips(path)?
             .into_iter()
@@ -127,8 +126,8 @@ fn read_input(path: &Path) -> Result<(Vec<Item>, Vec<Failure>)> {
             continue;
         }
         seen.insert(audio_id.clone(), at);
-        let file = base.join(file);
-        items.push(Item { audio_id, file: std::path::absolute(&file).unwrap_or(file) });
+        let file = crate::paths::resolve(path, Path::new(&file));
+        items.push(Item { audio_id, file });
     }
     Ok((items, failures))
 }

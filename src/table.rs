@@ -139,10 +139,16 @@ pub fn write_embeddings(path: &Path, rows: &EmbeddingRows) -> Result<()> {
     write_columns(path, Table::Embeddings, columns)
 }
 
+/// Write a waveform index table. HDF5 files below the table's folder are named relative to it
+/// ([`crate::paths`]), so a packed folder can be moved as a whole; others keep absolute paths.
 pub fn write_waveforms(path: &Path, rows: &[WaveformEntry]) -> Result<()> {
+    let hdf5: Vec<String> = rows
+        .iter()
+        .map(|r| crate::paths::relative_to(path, Path::new(&r.hdf5_path)).to_string_lossy().into_owned())
+        .collect();
     let columns: Vec<ArrayRef> = vec![
         utf8(rows.iter().map(|r| Some(r.audio_id.as_str()))),
-        utf8(rows.iter().map(|r| Some(r.hdf5_path.as_str()))),
+        utf8(hdf5.iter().map(|p| Some(p.as_str()))),
         Arc::new(rows.iter().map(|r| r.samples).collect::<UInt64Array>()),
         Arc::new(rows.iter().map(|r| r.sample_rate).collect::<UInt32Array>()),
         utf8(rows.iter().map(|r| r.source_file.as_deref())),
@@ -338,6 +344,8 @@ pub fn read_clips(path: &Path) -> Result<Vec<Clip>> {
     Ok(rows)
 }
 
+/// Read a waveform index table; `hdf5_path` comes back absolute (relative ones are taken from the
+/// table's folder).
 pub fn read_waveforms(path: &Path) -> Result<Vec<WaveformEntry>> {
     let mut rows = Vec::new();
     for batch in read_batches(path)? {
@@ -351,7 +359,7 @@ pub fn read_waveforms(path: &Path) -> Result<Vec<WaveformEntry>> {
         for i in 0..batch.num_rows() {
             rows.push(WaveformEntry {
                 audio_id: audio_id.value(i).to_string(),
-                hdf5_path: hdf5_path.value(i).to_string(),
+                hdf5_path: crate::paths::resolve(path, Path::new(hdf5_path.value(i))).to_string_lossy().into_owned(),
                 samples: samples.value(i),
                 sample_rate: sample_rate.value(i),
                 source_file: opt_str(&source_file, i),

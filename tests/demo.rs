@@ -30,17 +30,31 @@ fn demo_runs_the_data_path() {
         let n = reader.len(&c.audio_id).unwrap() as f64;
         assert!((n / 32000.0 - c.duration.unwrap()).abs() < 1e-3, "{}", c.audio_id);
     }
-    // An existing folder needs --force.
-    let err = fails(&["demo", "--out", s(&out), "--clips", "40"]);
-    assert!(err.contains("--force"), "{err}");
+    // A second run replaces the earlier demo output and says so.
+    let (good, _, stderr) = run(&["demo", "--out", s(&out), "--clips", "20", "--no-train"]);
+    assert!(good, "{stderr}");
+    assert!(stderr.contains("replacing the earlier demo output"), "{stderr}");
+    assert_eq!(clap_tools::table::read_clips(&t.join("clips.parquet")).unwrap().len(), 20);
+    // A folder that is not a demo output is refused and left as it was, unless forced.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "keep me").unwrap();
+    let err = fails(&["demo", "--out", s(&mine), "--clips", "20", "--no-train"]);
+    assert!(err.contains("mine") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(mine.join("thesis.tex")).unwrap(), "keep me");
+    let (good, _, stderr) = run(&["demo", "--out", s(&mine), "--clips", "20", "--no-train", "--force"]);
+    assert!(good, "{stderr}");
+    assert!(!mine.join("thesis.tex").exists());
 }
 
-/// A smaller demo end to end, training included: held-out retrieval well above chance.
+/// A smaller demo end to end, training included, as a newcomer runs it: in an empty folder that is not
+/// the repository, with the default (relative) output folder. Held-out retrieval is well above chance.
 #[test]
 fn the_demo_learns() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("demo");
-    let stdout = ok(&["demo", "--out", s(&out), "--clips", "150", "--iterations", "100"]);
+    let cwd = dir.path();
+    let out = cwd.join("demo-out");
+    let stdout = ok_in(cwd, &["demo", "--clips", "150", "--iterations", "100"]);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let r1 = summary["metrics"]["t2a"]["R1"].as_f64().unwrap();
@@ -52,9 +66,18 @@ fn the_demo_learns() {
     assert!(stdout.contains("× chance"), "{stdout}");
     assert!(out.join("run/best/model.safetensors").is_file());
     assert_eq!(summary["searches"].as_array().unwrap().len(), 4);
-    // the trained checkpoint serves `embed` as it is
-    let emb = out.join("query");
-    ok(&["embed", "text", "--text", "rapid clicks", "--checkpoint", s(&out.join("run/best")), "-o", s(&emb)]);
-    let a = clap_tools::npy::read_f32(&emb.with_extension("npy")).unwrap();
+    // demo.toml names its files relative to itself, so it trains from another working folder too.
+    let toml = std::fs::read_to_string(out.join("demo.toml")).unwrap();
+    assert!(toml.contains("\"text_encoder\"") && !toml.contains("demo-out"), "{toml}");
+    // The whole folder moved (through a relative path with a space): the trained checkpoint serves
+    // `embed` as it is, from a working folder below it.
+    std::fs::rename(&out, cwd.join("moved demo")).unwrap();
+    let sub = cwd.join("moved demo/tables");
+    ok_in(&sub, &["embed", "text", "--text", "rapid clicks", "--checkpoint", "../run/best", "-o", "query.npy"]);
+    let a = clap_tools::npy::read_f32(&sub.join("query.npy")).unwrap();
     assert_eq!(a.shape, vec![1, 64]);
+    assert!(sub.join("query.parquet").is_file());
+    // The moved demo.toml still names its own data and run: resuming the finished run finds them all.
+    let (good, _, stderr) = run_in(&sub, &["train", "--config", "../demo.toml", "--resume"]);
+    assert!(good, "{stderr}");
 }

@@ -25,7 +25,8 @@ pub struct Args {
     /// Seed of the corpus and of the split.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Replace OUT if it exists.
+    /// Replace OUT even if it is not an earlier demo output (an earlier demo output is replaced without
+    /// it, and the demo says so).
     #[arg(long)]
     force: bool,
     /// Training iterations.
@@ -37,14 +38,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.out.exists() {
-        if !a.force {
-            anyhow::bail!("{} exists: pass --force to replace it", a.out.display());
-        }
-        std::fs::remove_dir_all(&a.out)?;
-    }
     if a.clips < 10 {
         anyhow::bail!("--clips {}: the demo needs at least 10 clips", a.clips);
+    }
+    match demo::prepare_out(&a.out, a.force) {
+        Ok(demo::Prepared::New) => {}
+        Ok(demo::Prepared::Replaced { entries, earlier_demo }) => eprintln!(
+            "• replacing {} {} ({entries} entries removed)",
+            if earlier_demo { "the earlier demo output in" } else { "the contents of" },
+            a.out.display()
+        ),
+        Err(e @ clap_tools::Error::File { .. }) if a.out.is_dir() => {
+            anyhow::bail!("{e}; choose another --out, or pass --force to replace its contents")
+        }
+        Err(e) => return Err(e.into()),
     }
     let opts = demo::DemoOptions {
         out: a.out.clone(),

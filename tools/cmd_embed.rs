@@ -39,7 +39,8 @@ pub struct ModelArgs {
     /// Front-end sample rate of a reference checkpoint (clap-tools checkpoints record their own).
     #[arg(long, default_value_t = 32000)]
     sample_rate: u32,
-    /// Output prefix: writes OUT.npy and OUT.parquet.
+    /// Output: writes OUT.npy and OUT.parquet (given as out.npy or out.parquet, the pair is out.npy +
+    /// out.parquet).
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -60,7 +61,9 @@ pub struct AudioArgs {
 
 #[derive(clap::Args)]
 pub struct TextArgs {
-    /// A captions table (.parquet from `import`) or caption JSON; every caption is embedded.
+    /// A file of captions or queries, every one embedded: .txt (one per line), .csv with a caption
+    /// column (or Clotho's file_name,caption_1..caption_5), a caption JSON, or a captions table
+    /// (.parquet). Rows of a bare list get the audio_id query-1, query-2, …
     #[arg(long, conflicts_with = "text")]
     captions: Option<PathBuf>,
     /// Captions given directly (repeatable); their audio_id is query-1, query-2, …
@@ -207,16 +210,16 @@ fn text(a: TextArgs) -> Result<()> {
     }
     let dir = source(&a.model).tokenizer_dir()?;
     let (ids, index, captions): (Vec<String>, Vec<Option<u32>>, Vec<String>) = if let Some(path) = &a.captions {
-        let rows = clap_tools::manifest::read_captions(path)?;
+        let rows = clap_tools::manifest::queries::read(path)?;
         (
             rows.iter().map(|r| r.audio_id.clone()).collect(),
-            rows.iter().map(|r| Some(r.caption_index)).collect(),
+            rows.iter().map(|r| r.caption_index).collect(),
             rows.into_iter().map(|r| r.caption).collect(),
         )
     } else if !a.text.is_empty() {
         ((1..=a.text.len()).map(|i| format!("query-{i}")).collect(), vec![None; a.text.len()], a.text.clone())
     } else {
-        bail!("give --captions TABLE or at least one --text");
+        bail!("give --captions FILE or at least one --text");
     };
     let e = load(&a.model)?;
     let tokenizer = CaptionTokenizer::from_dir(&dir, e.config.max_tokens)?;

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 /// Evaluate a CLAP checkpoint: text-to-audio and audio-to-text R@1/5/10/50, MedR, MeanR, the
 /// geometric mean of R1-R5-R10 and the DCASE mAP@10, on the clips of --waveforms that have captions.
+/// R@k, the geometric mean and mAP@10 are percentages (0–100), in the table and in --json alike.
 ///
 /// Each clip is embedded whole; each clip contributes its first K captions (--captions-per-clip,
 /// default the most common count; clips with fewer are left out and reported), as the metrics need

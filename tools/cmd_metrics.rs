@@ -13,8 +13,9 @@ use tracing::info;
 /// SIMS is a float32 .npy of shape (captions, clips): row i, column j is the score of caption i against
 /// clip j, higher is better, and the captions of clip j are rows j·k … j·k+k−1 (k captions per clip), as
 /// the reference (wsntxxn/DCASE2022T6_CLAP) orders them. Ranks follow the reference's metric code: tied
-/// scores take the average rank; a2t counts each clip's best-ranked caption; R@k in percent; MedR and
-/// MeanR 1-based. mAP@10 (DCASE 2022 Task 6B) is the mean over captions of 1/rank for t2a ranks ≤ 10.
+/// scores take the average rank; a2t counts each clip's best-ranked caption; MedR and MeanR 1-based.
+/// mAP@10 (DCASE 2022 Task 6B) is the mean over captions of 1/rank for t2a ranks ≤ 10. R@k, the
+/// geometric mean and mAP@10 are percentages (0–100), in the table and in --json alike.
 #[derive(clap::Args)]
 pub struct Args {
     /// Similarity matrix: float32 .npy, captions × clips, rows grouped by clip.

@@ -66,7 +66,7 @@ pub fn run(a: Args) -> Result<()> {
         Event::Validated { iteration, metrics, best } => {
             bar.suspend(|| {
                 info!(
-                    "iteration {iteration}: t2a R1 {:.2} R5 {:.2} R10 {:.2} (geometric mean {:.2}), a2t R1 {:.2}, mAP@10 {:.4}{}",
+                    "iteration {iteration}: t2a R1 {:.2} R5 {:.2} R10 {:.2} (geometric mean {:.2}), a2t R1 {:.2}, mAP@10 {:.2}{}",
                     metrics.t2a.r1,
                     metrics.t2a.r5,
                     metrics.t2a.r10,

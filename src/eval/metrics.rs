@@ -18,7 +18,8 @@
 //!   the two middle values for an even count) and the mean of the ranks, plus 1 (1-based).
 //!   **geometric_mean_R1-R5-R10**: `exp(mean(ln(R1, R5, R10)))`, 0 when any of them is 0.
 //! - **mAP@10** (DCASE 2022 Task 6B, one relevant clip per caption): the mean over captions of
-//!   `1 / rank` when the 1-based t2a rank is at most 10, else 0. Ties use the averaged rank (a caption
+//!   `1 / rank` when the 1-based t2a rank is at most 10, else 0, reported in percent like every other
+//!   metric ([`map_at_k`] itself is the fraction). Ties use the averaged rank (a caption
 //!   tied with one other clip for first place has rank 1.5 and scores 2/3).
 //!
 //! Counting instead of sorting makes this O(captions × clips), parallel over rows with rayon.
@@ -65,7 +66,7 @@ pub struct Metrics {
     pub t2a: RetrievalMetrics,
     /// Each clip ranks all captions; its best-ranked caption counts.
     pub a2t: RetrievalMetrics,
-    /// DCASE 2022 Task 6B mAP@10 (a fraction, not a percentage) of the t2a ranks.
+    /// DCASE 2022 Task 6B mAP@10 of the t2a ranks, in percent (as R@k).
     #[serde(rename = "mAP@10")]
     pub map10: f64,
 }
@@ -123,7 +124,7 @@ impl Metrics {
             captions_per_clip: ranks.captions_per_clip,
             t2a: summary(&ranks.t2a),
             a2t: summary(&ranks.a2t),
-            map10: map_at_k(&ranks.t2a, 10),
+            map10: 100.0 * map_at_k(&ranks.t2a, 10),
         }
     }
 }
@@ -355,7 +356,7 @@ pub fn render(m: &Metrics) -> String {
             r.r1, r.r5, r.r10, r.r50, r.medr, r.meanr, r.geometric_mean_r1_r5_r10
         );
     }
-    out += &format!("mAP@10 (t2a, DCASE): {:.4}\n", m.map10);
+    out += &format!("mAP@10 (t2a, DCASE): {:.2}\n", m.map10);
     out
 }
 
@@ -440,7 +441,7 @@ mod tests {
         assert_eq!((m.captions, m.clips, m.captions_per_clip), (20, 4, 5));
         assert_eq!((m.t2a.r1, m.t2a.r5, m.t2a.medr, m.t2a.meanr), (0.0, 100.0, 2.5, 2.5));
         assert_eq!(m.t2a.geometric_mean_r1_r5_r10, 0.0);
-        assert!((m.map10 - 1.0 / 2.5).abs() < 1e-15);
+        assert!((m.map10 - 100.0 / 2.5).abs() < 1e-12);
         assert_eq!((m.a2t.r5, m.a2t.r10, m.a2t.medr), (0.0, 100.0, 10.5));
     }
 
@@ -449,7 +450,7 @@ mod tests {
         let m = 6;
         let data: Vec<f32> = (0..m * m).map(|i| if i / m == i % m { 1.0 } else { -0.0 }).collect();
         let r = evaluate(&data, &[m, m], Some(1)).unwrap();
-        assert_eq!((r.t2a.r1, r.a2t.r1, r.t2a.medr, r.a2t.meanr, r.map10), (100.0, 100.0, 1.0, 1.0, 1.0));
+        assert_eq!((r.t2a.r1, r.a2t.r1, r.t2a.medr, r.a2t.meanr, r.map10), (100.0, 100.0, 1.0, 1.0, 100.0));
         assert!((r.t2a.geometric_mean_r1_r5_r10 - 100.0).abs() < 1e-12);
     }
 

@@ -35,9 +35,8 @@ pub fn join(rows: &mut [Caption], source: &AudioSource) -> Result<JoinReport> {
         }
         AudioSource::WavCsv(path) => {
             let tsv = Tsv::read(path)?;
-            let base = path.parent().unwrap_or(Path::new("."));
             let pairs = tsv.pairs(path, "audio_id", "file_name")?;
-            (pairs.into_iter().map(|(id, f)| (id, base.join(f))).collect(), false)
+            (pairs.into_iter().map(|(id, f)| (id, crate::paths::resolve(path, Path::new(&f)))).collect(), false)
         }
     };
     let mut clips = BTreeSet::new();

@@ -6,6 +6,7 @@ pub mod caption_json;
 pub mod clotho;
 pub mod join;
 pub mod macs;
+pub mod queries;
 pub mod scan;
 pub mod text;
 pub mod wav_csv;

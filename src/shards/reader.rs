@@ -15,12 +15,11 @@ use crate::manifest::{extension, wav_csv::Tsv};
 /// `audio_id`, `hdf5_path`) or clap-tools' `waveforms.parquet`. Relative paths are taken from the
 /// index's folder.
 pub fn read_index(path: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let base = path.parent().unwrap_or(Path::new("."));
     let pairs: Vec<(String, String)> = match extension(path).as_str() {
         "parquet" => crate::table::read_waveforms(path)?.into_iter().map(|w| (w.audio_id, w.hdf5_path)).collect(),
         _ => Tsv::read(path)?.pairs(path, "audio_id", "hdf5_path")?,
     };
-    Ok(pairs.into_iter().map(|(id, p)| (id, base.join(p))).collect())
+    Ok(pairs.into_iter().map(|(id, p)| (id, crate::paths::resolve(path, Path::new(&p)))).collect())
 }
 
 /// Random access to packed waveforms. Files are opened on first use and kept open.

@@ -249,8 +249,7 @@ impl TrainConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let mut config: TrainConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve(base);
+        config.resolve(path);
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
@@ -259,10 +258,24 @@ impl TrainConfig {
         }
     }
 
-    fn resolve(&mut self, base: &Path) {
+    /// Relative paths are taken from the config file's folder ([`crate::paths`]); afterwards every path
+    /// is absolute, so the run's `config.json` names the same files from anywhere.
+    fn resolve(&mut self, holder: &Path) {
+        self.map_paths(|p| crate::paths::resolve(holder, p));
+    }
+
+    /// The config as a file at `holder` should hold it: paths below the holder's folder relative to
+    /// it, others absolute (so a folder with the config and its data can be moved as a whole).
+    pub fn relative_to(mut self, holder: &Path) -> Self {
+        self.map_paths(|p| crate::paths::relative_to(holder, p));
+        self
+    }
+
+    /// Apply `f` to every path of the config.
+    fn map_paths(&mut self, f: impl Fn(&Path) -> PathBuf) {
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() && !p.as_os_str().is_empty() {
-                *p = base.join(&*p);
+            if !p.as_os_str().is_empty() {
+                *p = f(p)
             }
         };
         self.data.train_captions.iter_mut().for_each(fix);

@@ -286,8 +286,8 @@ pub fn train_on<B: AutodiffBackend>(
         ));
     }
     let resumed = if opts.resume { latest } else { None };
-    if resumed.is_some() {
-        check_same_run(&run.join("config.json"), cfg)?;
+    if let Some((_, dir)) = &resumed {
+        check_same_run(&run.join("config.json"), dir, cfg)?;
     }
     restore_best(&run)?;
     let (mut model, mut state) = match &resumed {
@@ -438,7 +438,7 @@ pub fn train_on<B: AutodiffBackend>(
 }
 
 /// Settings that fix what a run computes: a resumed run must have the same ones.
-fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
+fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(saved) else { return Ok(()) };
     let old: TrainConfig = serde_json::from_str(&text).map_err(|e| {
         let older = ["audio_encoder", "text_encoder_dir"].iter().any(|k| text.contains(&format!("\"{k}\"")));
@@ -470,7 +470,14 @@ fn check_same_run(saved: &Path, cfg: &TrainConfig) -> Result<()> {
     same("model.audio", format!("{:?}", old.model.audio.encoder(n)), format!("{:?}", cfg.model.audio.encoder(n)));
     let text = |t: &super::config::TextSection| format!("{} {:?}", t.kind, (t.dim(), t.pretrained()));
     same("model.text", text(&old.model.text), text(&cfg.model.text));
-    same("model.text.dir", old.model.text.dir.display().to_string(), cfg.model.text.dir.display().to_string());
+    // The text folder may have moved with the run (paths are relative to the config): what must not
+    // change is the vocabulary, which every checkpoint keeps a copy of.
+    for f in TOKENIZER_FILES {
+        let (kept, now) = (checkpoint.join(f), cfg.model.text.dir.join(f));
+        if std::fs::read(&kept).ok() != std::fs::read(&now).ok() {
+            same("model.text.dir", format!("the vocabulary kept in {}", kept.display()), format!("a different {}", now.display()));
+        }
+    }
     if diff.is_empty() {
         Ok(())
     } else {
@@ -527,15 +534,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let saved = dir.path().join("config.json");
         std::fs::write(&saved, serde_json::to_vec(&config("dim = 32")).unwrap()).unwrap();
-        assert!(check_same_run(&saved, &config("dim = 32")).is_ok());
+        assert!(check_same_run(&saved, dir.path(), &config("dim = 32")).is_ok());
         // Leaving out a key that had its default value is not a change.
         std::fs::write(&saved, serde_json::to_vec(&config("dim = 128")).unwrap()).unwrap();
-        assert!(check_same_run(&saved, &config("")).is_ok());
-        let err = check_same_run(&saved, &config("channels = [8, 8]")).unwrap_err().to_string();
+        assert!(check_same_run(&saved, dir.path(), &config("")).is_ok());
+        let err = check_same_run(&saved, dir.path(), &config("channels = [8, 8]")).unwrap_err().to_string();
         assert!(err.contains("model.audio"), "{err}");
+        // The text folder may move; its vocabulary may not change.
+        std::fs::write(dir.path().join("vocab.txt"), "[PAD]\nhello\n").unwrap();
+        let err = check_same_run(&saved, dir.path(), &config("dim = 128")).unwrap_err().to_string();
+        assert!(err.contains("model.text.dir") && err.contains("vocab.txt"), "{err}");
+        std::fs::remove_file(dir.path().join("vocab.txt")).unwrap();
 
         std::fs::write(&saved, br#"{"model": {"audio_encoder": "cnn14", "text_encoder_dir": "x"}}"#).unwrap();
-        let err = check_same_run(&saved, &config("")).unwrap_err().to_string();
+        let err = check_same_run(&saved, dir.path(), &config("")).unwrap_err().to_string();
         assert!(err.contains("older clap-tools") && err.contains("config.json"), "{err}");
     }
 

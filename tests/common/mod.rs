@@ -22,8 +22,14 @@ pub fn python() -> PathBuf {
 
 /// Run `clap-tools` with `args`; returns (status ok, stdout, stderr).
 pub fn run(args: &[&str]) -> (bool, String, String) {
+    run_in(&std::env::current_dir().expect("working folder"), args)
+}
+
+/// Run `clap-tools` with `args` in the working folder `cwd`; returns (status ok, stdout, stderr).
+pub fn run_in(cwd: &Path, args: &[&str]) -> (bool, String, String) {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
         .args(args)
+        .current_dir(cwd)
         .env("CLAP_TOOLS_LOG", "info")
         .output()
         .expect("run clap-tools");
@@ -32,6 +38,13 @@ pub fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Run in `cwd` and require success; returns stdout.
+pub fn ok_in(cwd: &Path, args: &[&str]) -> String {
+    let (ok, stdout, stderr) = run_in(cwd, args);
+    assert!(ok, "clap-tools {args:?} in {} failed:\n{stderr}", cwd.display());
+    stdout
 }
 
 /// Run and require success; returns stdout.
