@@ -16,7 +16,7 @@ use std::time::Instant;
 use clap_tools::model::bert::BertConfig;
 use clap_tools::model::clap::ClapConfig;
 use clap_tools::model::cnn14::Cnn14Config;
-use clap_tools::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
+use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMel;
 use clap_tools::model::tokenizer::Tokens;
 use clap_tools::train::data::TrainBatch;

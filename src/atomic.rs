@@ -52,7 +52,7 @@ mod tests {
         let out = dir.path().join("out.csv");
         let r: Result<()> = write_file(&out, |w| {
             w.write_all(b"partial").unwrap();
-            Err(Error::Usage("boom".into()))
+            Err(Error::Internal("boom".into()))
         });
         assert!(r.is_err());
         assert!(!out.exists());

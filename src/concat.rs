@@ -50,7 +50,7 @@ fn is_captions(k: Kind) -> bool {
 /// `.parquet` or `.json` whatever the inputs were).
 pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
     if inputs.is_empty() {
-        return Err(Error::Usage("concat needs at least one input".into()));
+        return Err(Error::config("inputs", "concat needs at least one input"));
     }
     let kinds = inputs.iter().map(|p| kind_of(p)).collect::<Result<Vec<_>>>()?;
     let out_ext = extension(output);
@@ -63,19 +63,19 @@ pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
     match kinds[0] {
         k if is_captions(k) => {
             if !matches!(out_ext.as_str(), "parquet" | "json") {
-                return Err(Error::Usage(format!("{}: captions are written as .parquet or .json", output.display())));
+                return Err(Error::file(output, "captions are written as .parquet or .json"));
             }
             concat_captions(inputs, output)
         }
         Kind::Tsv => {
             if !matches!(out_ext.as_str(), "csv" | "tsv") {
-                return Err(Error::Usage(format!("{}: TSV inputs are written as .csv or .tsv", output.display())));
+                return Err(Error::file(output, "TSV inputs are written as .csv or .tsv"));
             }
             concat_tsv(inputs, output)
         }
         Kind::Parquet(table) => {
             if out_ext != "parquet" {
-                return Err(Error::Usage(format!("{}: {} tables are written as .parquet", output.display(), table.name())));
+                return Err(Error::file(output, format!("{} tables are written as .parquet", table.name())));
             }
             match table {
                 Table::Clips => {
@@ -88,10 +88,10 @@ pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
                     crate::table::write_waveforms(output, &rows)?;
                     Ok(rep)
                 }
-                Table::Embeddings => Err(Error::Usage(format!(
-                    "{}: embeddings tables are not concatenated (their rows index a .npy beside them)",
-                    inputs[0].display()
-                ))),
+                Table::Embeddings => Err(Error::file(
+                    &inputs[0],
+                    "embeddings tables are not concatenated (their rows index a .npy beside them)",
+                )),
                 Table::Captions => unreachable!("handled above"),
             }
         }

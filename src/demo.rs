@@ -469,6 +469,8 @@ pub struct DemoOutputs {
     pub split: (usize, usize),
     pub report: crate::inspect::Report,
     pub packed: crate::pack::PackSummary,
+    /// The rate the waveforms were packed at (the model's front end runs at it).
+    pub sample_rate: u32,
 }
 
 /// The demo's data steps: synthesise → scan → import (three native formats) → concat → export →
@@ -491,7 +493,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
             &["audio_id", "file_name"],
             listing.files.iter().map(|(id, p)| vec![id.as_str(), p.to_str().unwrap_or_default()]),
         )?;
-        let clips = scan::probe_all(&listing.files, &indicatif::ProgressBar::hidden());
+        let clips = scan::probe_all(&listing.files, &crate::progress::Silent);
         let table = tables.join(format!("{name}_clips.parquet"));
         crate::table::write_clips(&table, &clips)?;
         log(&format!("scan {}: {} files → {}", dir.display(), clips.len(), wav.display()));
@@ -565,7 +567,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
         dtype: crate::shards::SampleType::F16,
         shard: None,
     };
-    let packed = crate::pack::pack(&pack_opts, &indicatif::ProgressBar::hidden())?;
+    let packed = crate::pack::pack(&pack_opts, &crate::progress::Silent)?;
     if packed.outcome != crate::pack::Outcome::Complete {
         return Err(Error::file(&packed.failures_csv, format!("{} demo clips failed to pack", packed.failures.len())));
     }
@@ -581,6 +583,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
         split: (s.train_clips, s.val_clips),
         report,
         packed,
+        sample_rate: opts.pack_rate,
     })
 }
 
@@ -661,18 +664,18 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             train_waveforms: waveforms.clone(),
             val_captions: vec![data.val.clone()],
             val_waveforms: waveforms,
-            sample_rate: 32000,
+            sample_rate: data.sample_rate,
             crop_seconds: o.crop_seconds,
         },
         model: ModelConfig {
-            audio: AudioSection {
-                kind: "small_cnn".into(),
+            audio: AudioSection::SmallCnn(crate::model::small_cnn::SmallCnnSettings {
                 channels: Some(o.audio_channels.clone()),
-                dropout: None,
-                pretrained: None,
                 dim: Some(o.audio_dim),
-            },
-            text: TextSection { kind: "small".into(), dir: out.join("text_encoder"), pretrained: None, dim: Some(o.hidden) },
+            }),
+            text: TextSection::Small(crate::model::small_text::SmallTextSettings {
+                dir: out.join("text_encoder"),
+                dim: Some(o.hidden),
+            }),
             shared_dim: o.shared_dim,
             max_tokens: 30,
             specaugment: false,
@@ -719,27 +722,34 @@ pub fn train_and_search(
     o: &DemoTrainOptions,
     on: impl FnMut(crate::train::trainer::Event),
 ) -> Result<DemoTrained> {
-    use crate::embed::{Embedder, ModelSource};
-    use crate::train::{config::TrainConfig, data as tdata, trainer, validate};
+    use crate::eval::{evaluate_checkpoint, join, similarity, EvalOptions, EvalSet};
+    use crate::model::checkpoint::{Embedder, ModelSource};
+    use crate::train::{config::TrainConfig, trainer};
     let captions: Vec<String> = data.corpus.clips.iter().flat_map(|c| c.captions.iter().cloned()).collect();
     write_text_encoder(&out.join("text_encoder"), &captions, o.hidden)?;
     let config_path = out.join("demo.toml");
     // Paths relative to demo.toml, so the demo folder works from any working directory and when moved.
     let cfg = train_config(out, data, o).relative_to(&config_path);
-    let text = toml::to_string(&cfg).map_err(|e| Error::Usage(format!("demo config: {e}")))?;
+    let text = toml::to_string(&cfg).map_err(|e| Error::Internal(format!("demo config: {e}")))?;
     crate::atomic::write_bytes(&config_path, text.as_bytes())?;
     // Train from the file, as a user's run would.
     let cfg = TrainConfig::from_file(&config_path)?;
     let summary = trainer::train(&cfg, &trainer::TrainOptions::default(), on)?;
 
     let best = summary.run_dir.join("best");
-    let source = ModelSource { checkpoint: best.clone(), text_encoder: None, sample_rate: 32000 };
+    let source = ModelSource { checkpoint: best.clone(), text_encoder: None, sample_rate: cfg.data.sample_rate };
+    let opts = EvalOptions {
+        captions: cfg.data.val_captions.clone(),
+        waveforms: cfg.data.val_waveforms.clone(),
+        captions_per_clip: None,
+        batch_size: 16,
+    };
     let device = clap_tools_backends::default_device();
+    let eval = evaluate_checkpoint::<clap_tools_backends::Selected>(&source, &opts, device.clone(), &crate::progress::Silent)?;
+    let chance_r1 = 100.0 / eval.audio_ids.len() as f64;
     let model = Embedder::<clap_tools_backends::Selected>::load(&source, device)?;
     let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, cfg.model.max_tokens)?;
-    let val = tdata::ValSet::new(tdata::join(&cfg.data.val_captions, &cfg.data.val_waveforms, 32000)?, None)?;
-    let eval = validate::evaluate_model(&model.model, &val, &model.logmel, &tokenizer, 16, &model.device, |_| {})?;
-    let chance_r1 = 100.0 / val.audio_ids.len() as f64;
+    let val = EvalSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
 
     // Text search over the held-out clips.
     let kinds: std::collections::HashMap<&str, String> =
@@ -748,13 +758,13 @@ pub fn train_and_search(
     let mut audio = Vec::with_capacity(n * model.dim());
     for id in &val.audio_ids {
         let w = val.reader.read(id)?;
-        audio.extend(model.audio(&[&w]));
+        audio.extend(model.audio(&[&w])?);
     }
     let queries = ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
     let mut searches = Vec::new();
     for q in queries {
         let t = model.text(&tokenizer, &[q])?;
-        let scores = validate::similarity(&t, &audio, model.dim());
+        let scores = similarity(&t, &audio, model.dim());
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         let hits = order
@@ -767,5 +777,5 @@ pub fn train_and_search(
             .collect();
         searches.push(Search { query: q.to_string(), hits });
     }
-    Ok(DemoTrained { config: config_path, summary, metrics: eval.metrics, chance_r1, searches })
+    Ok(DemoTrained { config: config_path, summary, metrics: eval.evaluation.metrics, chance_r1, searches })
 }

@@ -8,100 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
-use clap_tools_backends::burn;
-
 use crate::audio::decode::decode_mono;
 use crate::error::{Error, Result};
-use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
-use crate::model::encoder::{AudioEncoder, TextEncoder};
-use crate::model::logmel::LogMel;
-use crate::model::tokenizer::CaptionTokenizer;
+pub use crate::model::checkpoint::{Embedder, ModelSource};
 use crate::table::EmbeddingRows;
-
-/// A loaded model with its front end.
-pub struct Embedder<B: Backend> {
-    pub model: Clap<B>,
-    pub config: ClapConfig,
-    pub logmel: LogMel,
-    pub device: B::Device,
-}
-
-/// Where a model is loaded from.
-#[derive(Debug, Clone)]
-pub struct ModelSource {
-    /// A clap-tools checkpoint directory, or a reference `.pth` checkpoint.
-    pub checkpoint: PathBuf,
-    /// The text encoder's Hugging Face directory (`config.json` and the vocabulary); required for a
-    /// reference checkpoint, and for text embeddings (the tokenizer).
-    pub text_encoder: Option<PathBuf>,
-    /// Sample rate of a reference checkpoint's front end (clap-tools checkpoints record theirs).
-    pub sample_rate: u32,
-}
-
-impl ModelSource {
-    /// The tokenizer's folder: the text encoder's, else a clap-tools checkpoint folder (which carries
-    /// its tokenizer files).
-    pub fn tokenizer_dir(&self) -> Result<PathBuf> {
-        match (&self.text_encoder, self.checkpoint.is_dir()) {
-            (Some(d), _) => Ok(d.clone()),
-            (None, true) => Ok(self.checkpoint.clone()),
-            (None, false) => Err(Error::Usage(format!(
-                "{}: a reference checkpoint needs --text-encoder DIR (the tokenizer's vocab.txt or tokenizer.json)",
-                self.checkpoint.display()
-            ))),
-        }
-    }
-}
-
-impl<B: Backend> Embedder<B> {
-    pub fn load(source: &ModelSource, device: B::Device) -> Result<Self> {
-        let ckpt = &source.checkpoint;
-        let (model, config) = if ckpt.is_dir() {
-            if !ckpt.join(CONFIG_FILE).is_file() {
-                return Err(Error::file(ckpt, format!("not a clap-tools checkpoint directory (no {CONFIG_FILE})")));
-            }
-            Clap::load_dir(ckpt, &device)?
-        } else {
-            let dir = source.text_encoder.as_ref().ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: a reference checkpoint needs --text-encoder DIR (the BERT's config.json and vocabulary)",
-                    ckpt.display()
-                ))
-            })?;
-            Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?
-        };
-        let logmel = LogMel::for_rate(config.sample_rate)?;
-        Ok(Self { model, config, logmel, device })
-    }
-
-    /// Normalised embeddings of a batch of clips (zero-padded to the longest, as the reference
-    /// batches them; a batch of one gives each clip's embedding independent of its neighbours).
-    pub fn audio(&self, clips: &[&[f32]]) -> Vec<f32> {
-        // The audio encoder needs a few frames (CNN14: 32): shorter batches are zero-padded to that
-        // (their valid length stays their own).
-        let batch = self.logmel.batch_padded(clips, self.logmel.samples_for(self.model.audio_encoder.min_frames()));
-        let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
-        let mel = Tensor::<B, 3>::from_data(
-            TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),
-            &self.device,
-        );
-        self.model.encode_audio(mel, &valid).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default()
-    }
-
-    /// Normalised embeddings of captions.
-    pub fn text(&self, tokenizer: &CaptionTokenizer, captions: &[&str]) -> Result<Vec<f32>> {
-        let tokens = tokenizer.encode_batch(captions)?;
-        self.model.text_encoder.check_tokens(&tokens)?;
-        let (ids, mask, types) = tokens.to_tensors::<B>(&self.device);
-        Ok(self.model.encode_text(ids, mask, types).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default())
-    }
-
-    pub fn dim(&self) -> usize {
-        self.config.shared_dim
-    }
-}
+use clap_tools_backends::burn;
 
 /// Write `rows` as `{out}.npy` and `{out}.parquet` (`out` without extension), each atomically.
 pub fn write(out: &Path, rows: &EmbeddingRows) -> Result<(PathBuf, PathBuf)> {
@@ -127,4 +38,156 @@ fn with_ext(out: &Path, ext: &str) -> PathBuf {
 /// Load one clip for embedding: from packed shards by id, or by decoding a file.
 pub fn decode_file(path: &Path, sample_rate: u32) -> Result<Vec<f32>> {
     decode_mono(path, Some(sample_rate)).map(|d| d.samples).map_err(|e| Error::file(path, e.0))
+}
+
+/// Where clips to embed come from: one waveform index written by `pack` (rows follow it), or audio
+/// files and folders (decoded and resampled to the model's rate; audio_id = the file name).
+#[derive(Debug, Clone)]
+pub enum AudioInput {
+    Index(PathBuf),
+    Files(Vec<PathBuf>),
+}
+
+impl AudioInput {
+    /// One `.csv`/`.parquet` file is a waveform index; anything else is audio files and folders.
+    pub fn from_paths(paths: &[PathBuf]) -> Self {
+        match paths {
+            [p] if p.is_file() && matches!(crate::manifest::extension(p).as_str(), "csv" | "parquet") => {
+                AudioInput::Index(p.clone())
+            }
+            _ => AudioInput::Files(paths.to_vec()),
+        }
+    }
+}
+
+/// A clip that could not be embedded, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub audio_id: String,
+    pub reason: String,
+}
+
+/// What [`embed_audio`] did.
+#[derive(Debug)]
+pub struct AudioEmbeddings {
+    pub rows: EmbeddingRows,
+    /// Clips asked for.
+    pub clips: usize,
+    pub skipped: Vec<Skipped>,
+    pub outcome: crate::progress::Outcome,
+}
+
+/// A clip to embed: from shards or from a file.
+enum Clip {
+    Packed(String),
+    File(String, PathBuf),
+}
+
+/// Embed every clip of `input`, `batch_size` at a time. A clip that cannot be read or decoded is
+/// skipped and reported (the job goes on); a model failure stops it.
+pub fn embed_audio<B: burn::tensor::backend::Backend>(
+    model: &Embedder<B>,
+    input: &AudioInput,
+    batch_size: usize,
+    progress: &dyn crate::progress::Progress,
+) -> Result<AudioEmbeddings> {
+    use crate::shards::WaveformReader;
+    if batch_size == 0 {
+        return Err(Error::config("batch_size", "must be at least 1"));
+    }
+    let rate = model.config.sample_rate;
+    let (reader, clips) = match input {
+        AudioInput::Index(index) => {
+            if crate::manifest::extension(index) == "parquet" {
+                if let Some(w) = crate::table::read_waveforms(index)?.into_iter().find(|w| w.sample_rate != rate) {
+                    return Err(Error::item(
+                        index,
+                        w.audio_id,
+                        format!("packed at {} Hz, but the model's front end runs at {rate} Hz", w.sample_rate),
+                    ));
+                }
+            }
+            let pairs = crate::shards::reader::read_index(index)?;
+            let clips: Vec<Clip> = pairs.iter().map(|(id, _)| Clip::Packed(id.clone())).collect();
+            (Some(WaveformReader::from_pairs(pairs)), clips)
+        }
+        AudioInput::Files(paths) => {
+            let mut clips = Vec::new();
+            for p in paths {
+                if p.is_dir() {
+                    let listing = crate::manifest::scan::list_audio(p, &Default::default())?;
+                    clips.extend(listing.files.into_iter().map(|(id, path)| Clip::File(id, path)));
+                } else if p.is_file() {
+                    let id = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    clips.push(Clip::File(id, p.clone()));
+                } else {
+                    return Err(Error::file(p, "no such file or folder"));
+                }
+            }
+            (None, clips)
+        }
+    };
+    if clips.is_empty() {
+        return Err(Error::config("inputs", "no clips to embed"));
+    }
+    progress.start(clips.len() as u64);
+    let mut rows = EmbeddingRows { dim: model.dim(), ..Default::default() };
+    let mut skipped = Vec::new();
+    for chunk in clips.chunks(batch_size) {
+        let mut ids = Vec::new();
+        let mut waves = Vec::new();
+        for clip in chunk {
+            let (id, wave) = match (clip, &reader) {
+                (Clip::Packed(id), Some(r)) => (id, r.read(id)),
+                (Clip::Packed(id), None) => (id, Err(Error::Internal("packed clip without an index".into()))),
+                (Clip::File(id, path), _) => (id, decode_file(path, rate)),
+            };
+            match wave {
+                Ok(w) if !w.is_empty() => {
+                    ids.push(id.clone());
+                    waves.push(w);
+                }
+                Ok(_) => skipped.push(Skipped { audio_id: id.clone(), reason: "empty waveform".into() }),
+                Err(e) => skipped.push(Skipped { audio_id: id.clone(), reason: e.to_string() }),
+            }
+        }
+        if !waves.is_empty() {
+            let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+            rows.data.extend(model.audio(&refs)?);
+            for id in ids {
+                rows.audio_ids.push(id);
+                rows.caption_index.push(None);
+                rows.captions.push(None);
+            }
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    let outcome = crate::progress::Outcome::of(rows.audio_ids.len(), skipped.len());
+    Ok(AudioEmbeddings { rows, clips: clips.len(), skipped, outcome })
+}
+
+/// Embed captions or queries, `batch_size` at a time.
+pub fn embed_text<B: burn::tensor::backend::Backend>(
+    model: &Embedder<B>,
+    tokenizer: &crate::model::tokenizer::CaptionTokenizer,
+    texts: Vec<crate::manifest::queries::TextRow>,
+    batch_size: usize,
+    progress: &dyn crate::progress::Progress,
+) -> Result<EmbeddingRows> {
+    if batch_size == 0 {
+        return Err(Error::config("batch_size", "must be at least 1"));
+    }
+    progress.start(texts.len() as u64);
+    let mut rows = EmbeddingRows { dim: model.dim(), ..Default::default() };
+    for chunk in texts.chunks(batch_size) {
+        let refs: Vec<&str> = chunk.iter().map(|t| t.caption.as_str()).collect();
+        rows.data.extend(model.text(tokenizer, &refs)?);
+        progress.advance(chunk.len() as u64);
+    }
+    for t in texts {
+        rows.audio_ids.push(t.audio_id);
+        rows.caption_index.push(t.caption_index);
+        rows.captions.push(Some(t.caption));
+    }
+    Ok(rows)
 }

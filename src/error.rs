@@ -39,9 +39,27 @@ pub enum Error {
     #[error("audio_id {audio_id:?} appears in {} and in {} with different content: {detail}", first.display(), second.display())]
     Conflict { audio_id: String, first: PathBuf, second: PathBuf, detail: String },
 
-    /// Bad arguments or options.
-    #[error("{0}")]
-    Usage(String),
+    /// An option or configuration value out of range or inconsistent with another; `key` is its
+    /// name in the library's options or the config (e.g. `pack.part_size`, `train.batch_size`).
+    #[error("{key}: {msg}")]
+    Config { key: String, msg: String },
+
+    /// A model that cannot take this input or these weights (no file involved: e.g. a token id
+    /// outside the vocabulary); problems with a weights file are [`Error::File`] naming it.
+    #[error("model: {0}")]
+    Model(String),
+
+    /// A compute device that cannot be used (none found, transfers between devices fail).
+    #[error("device: {0}")]
+    Device(String),
+
+    /// Training stopped: the loss or the weights went non-finite, or the data ran out.
+    #[error("training stopped at iteration {iteration}: {msg}")]
+    Training { iteration: u64, msg: String },
+
+    /// A fault of clap-tools itself (a worker thread gone, a value that cannot be serialised).
+    #[error("internal error: {0} (please report it)")]
+    Internal(String),
 }
 
 struct Problems<'a>(&'a [String]);
@@ -74,6 +92,9 @@ impl Error {
     }
     pub fn parquet(path: impl AsRef<Path>, source: parquet::errors::ParquetError) -> Self {
         Error::Parquet { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn config(key: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Config { key: key.into(), msg: msg.into() }
     }
     pub fn polars(context: impl Into<String>, source: polars::error::PolarsError) -> Self {
         Error::Polars { context: context.into(), source }

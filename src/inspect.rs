@@ -188,7 +188,7 @@ pub fn classify(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         }
     }
     if captions.is_empty() {
-        return Err(Error::Usage("inspect needs at least one captions table (.parquet) or caption JSON".into()));
+        return Err(Error::config("inputs", "inspect needs at least one captions table (.parquet) or caption JSON"));
     }
     Ok((captions, clips))
 }
@@ -299,7 +299,7 @@ pub fn inspect(inputs: &[PathBuf], top: usize) -> Result<Report> {
                 .collect()
                 .map_err(pe("captions without audio"))?;
             (
-                "the captions' audio_path (set by import --audio-dir/--wav-csv)".to_string(),
+                "the captions' audio_path (set when import joins the audio)".to_string(),
                 strs(&missing, cap::AUDIO_ID)?.into_iter().flatten().collect(),
                 None,
                 None,

@@ -17,6 +17,7 @@ pub mod model;
 pub mod npy;
 pub mod pack;
 pub mod paths;
+pub mod progress;
 pub mod schema;
 pub mod shards;
 pub mod split;

@@ -77,7 +77,7 @@ pub fn read_f32(path: &Path) -> Result<Array> {
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
     let n: usize = shape.iter().product();
     if n != data.len() {
-        return Err(Error::Usage(format!("shape {shape:?} does not hold {} values", data.len())));
+        return Err(Error::Internal(format!("shape {shape:?} does not hold {} values", data.len())));
     }
     let dims = match shape {
         [d] => format!("({d},)"),

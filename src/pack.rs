@@ -11,18 +11,18 @@
 //! OUT/waveforms.parquet      the waveform index table (samples, sample rate, source file, duration)
 //! OUT/failures.csv           audio_id, file, reason of every clip that was not packed
 //! ```
-//! With `--shard I/N` only shards k with (k − 1) mod N = I − 1 are packed, and the three index files
+//! With `PackOptions::shard = (I, N)` only shards k with (k − 1) mod N = I − 1 are packed, and the three index files
 //! are named `waveform-I-of-N.csv` etc.; `clap-tools concat` joins them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::audio::decode_mono;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::manifest::{extension, text::Delimited, wav_csv::write_tsv};
 use crate::schema::{fail, WaveformEntry};
 use crate::shards::{SampleType, ShardWriter};
@@ -52,27 +52,7 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every clip was packed.
-    Complete,
-    /// Some clips failed (listed in the failures table); all others were packed.
-    Partial,
-    /// No clip was packed.
-    Failed,
-}
-
-impl Outcome {
-    /// The process exit status for this outcome: 0 complete, 3 partial, 4 nothing packed.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Complete => 0,
-            Outcome::Partial => 3,
-            Outcome::Failed => 4,
-        }
-    }
-}
+pub use crate::progress::Outcome;
 
 /// What a run did.
 #[derive(Debug, Clone)]
@@ -173,7 +153,8 @@ fn check_settings(opts: &PackOptions) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::atomic::write_bytes(&path, serde_json::to_string_pretty(&settings).unwrap_or_default().as_bytes())
+            let text = serde_json::to_string_pretty(&settings).map_err(|e| Error::Internal(format!("pack settings: {e}")))?;
+            crate::atomic::write_bytes(&path, text.as_bytes())
         }
         Err(e) => Err(Error::io(&path, e)),
     }
@@ -199,7 +180,7 @@ fn pack_shard(
     h5_path: &Path,
     opts: &PackOptions,
     pool: &rayon::ThreadPool,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<(Vec<WaveformEntry>, Vec<Failure>)> {
     let mut writer = ShardWriter::create(h5_path)?;
     let hdf5_path = std::path::absolute(h5_path).map_err(|e| Error::io(h5_path, e))?.to_string_lossy().into_owned();
@@ -226,7 +207,7 @@ fn pack_shard(
         for (i, decoded) in rx {
             let item = &items[i];
             let file = item.file.to_string_lossy().into_owned();
-            progress.inc(1);
+            progress.advance(1);
             if write_error.is_some() {
                 continue;
             }
@@ -266,13 +247,13 @@ fn pack_shard(
 }
 
 /// Pack the clips of `opts.input` into HDF5 shards under `opts.out`.
-pub fn pack(opts: &PackOptions, progress: &ProgressBar) -> Result<PackSummary> {
+pub fn pack(opts: &PackOptions, progress: &dyn Progress) -> Result<PackSummary> {
     if opts.part_size == 0 {
-        return Err(Error::Usage("--part-size must be at least 1".into()));
+        return Err(Error::config("part_size", "must be at least 1"));
     }
     if let Some((i, n)) = opts.shard {
         if n == 0 || i == 0 || i > n {
-            return Err(Error::Usage(format!("--shard {i}/{n}: I must be between 1 and N")));
+            return Err(Error::config("shard", format!("{i}/{n}: I must be between 1 and N")));
         }
     }
     let (items, input_failures) = read_input(&opts.input)?;
@@ -290,12 +271,12 @@ pub fn pack(opts: &PackOptions, progress: &ProgressBar) -> Result<PackSummary> {
         .filter(|(k, _)| (k - 1) % slices == slice - 1)
         .collect();
     let total: usize = shards.iter().map(|(_, c)| c.len()).sum();
-    progress.set_length(total as u64);
+    progress.start(total as u64);
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.jobs)))?;
+        .map_err(|e| Error::config("jobs", format!("cannot start {} threads: {e}", opts.jobs)))?;
     let mut entries: Vec<WaveformEntry> = Vec::new();
     // Input problems are reported once, by the first slice.
     let mut failures: Vec<Failure> = if slice == 1 { input_failures } else { Vec::new() };
@@ -307,7 +288,7 @@ pub fn pack(opts: &PackOptions, progress: &ProgressBar) -> Result<PackSummary> {
         if part.exists() && h5_path.exists() {
             entries.extend(crate::table::read_waveforms(&part)?);
             failures.extend(read_failures(&part_failures)?);
-            progress.inc(chunk.len() as u64);
+            progress.advance(chunk.len() as u64);
             resumed += 1;
             continue;
         }
@@ -327,11 +308,7 @@ pub fn pack(opts: &PackOptions, progress: &ProgressBar) -> Result<PackSummary> {
     write_tsv(&index_csv, &["audio_id", "hdf5_path"], entries.iter().map(|e| vec![e.audio_id.as_str(), e.hdf5_path.as_str()]))?;
     crate::table::write_waveforms(&index_parquet, &entries)?;
     write_failures(&failures_csv, &failures)?;
-    let outcome = match (entries.len(), failures.len()) {
-        (_, 0) => Outcome::Complete,
-        (0, _) => Outcome::Failed,
-        _ => Outcome::Partial,
-    };
+    let outcome = Outcome::of(entries.len(), failures.len());
     Ok(PackSummary {
         clips: total,
         packed: entries.len(),

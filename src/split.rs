@@ -94,22 +94,23 @@ pub fn split(rows: Vec<Caption>, size: &ValidationSize, seed: u64) -> Result<Spl
         }
         _ => {
             if n == 0 {
-                return Err(Error::Usage("nothing to split: the input has no captions".into()));
+                return Err(Error::Config { key: "input".into(), msg: "nothing to split: the input has no captions".into() });
             }
             let k = match *size {
                 ValidationSize::Clips(k) => k,
                 ValidationSize::Fraction(f) => {
                     if !(f > 0.0 && f < 1.0) {
-                        return Err(Error::Usage(format!("--val-fraction {f}: must be between 0 and 1")));
+                        return Err(Error::config("val_fraction", format!("{f}: must be between 0 and 1")));
                     }
                     ((f * n as f64).round() as usize).max(1)
                 }
                 ValidationSize::Reference(_) => unreachable!(),
             };
             if k == 0 || k >= n {
-                return Err(Error::Usage(format!(
-                    "cannot put {k} of {n} clips in validation: need at least one clip on each side"
-                )));
+                return Err(Error::config(
+                    "validation_size",
+                    format!("cannot put {k} of {n} clips in validation: need at least one clip on each side"),
+                ));
             }
             let mut rng = SplitMix64::new(seed);
             shuffle(&mut ids, &mut rng);

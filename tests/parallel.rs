@@ -7,7 +7,7 @@
 mod common;
 
 use clap_tools::model::clap::{info_nce, Clap, ClapConfig};
-use clap_tools::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
+use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMelBatch;
 use clap_tools::model::small_cnn::SmallCnnConfig;
 use clap_tools::model::small_text::SmallTextConfig;

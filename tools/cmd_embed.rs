@@ -1,12 +1,11 @@
 //! `clap-tools embed audio|text`: L2-normalised CLAP embeddings as .npy + Parquet.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap_tools::embed::{self, Embedder, ModelSource};
 use clap_tools::model::tokenizer::CaptionTokenizer;
-use clap_tools::shards::WaveformReader;
-use clap_tools::table::EmbeddingRows;
+use clap_tools::manifest::queries::TextRow;
 use clap_tools_backends::{default_device, Selected};
 use tracing::{info, warn};
 
@@ -102,104 +101,26 @@ fn load(m: &ModelArgs) -> Result<Embedder<Selected>> {
     Ok(e)
 }
 
-/// A clip to embed: from shards or from a file.
-enum Clip {
-    Packed(String),
-    File(String, PathBuf),
-}
-
-fn is_index(p: &Path) -> bool {
-    p.is_file() && matches!(clap_tools::manifest::extension(p).as_str(), "csv" | "parquet")
-}
-
 fn audio(a: AudioArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     let e = load(&a.model)?;
-    let rate = e.config.sample_rate;
-    let (reader, clips) = if a.inputs.len() == 1 && is_index(&a.inputs[0]) {
-        let index = &a.inputs[0];
-        if clap_tools::manifest::extension(index) == "parquet" {
-            for w in clap_tools::table::read_waveforms(index)? {
-                if w.sample_rate != rate {
-                    bail!(
-                        "{}: audio_id {:?} is packed at {} Hz but the model's front end runs at {rate} Hz",
-                        index.display(),
-                        w.audio_id,
-                        w.sample_rate
-                    );
-                }
-            }
-        }
-        // rows follow the index's order
-        let pairs = clap_tools::shards::reader::read_index(index)?;
-        let clips: Vec<Clip> = pairs.iter().map(|(id, _)| Clip::Packed(id.clone())).collect();
-        (Some(WaveformReader::from_pairs(pairs)), clips)
-    } else {
-        let mut clips = Vec::new();
-        for input in &a.inputs {
-            if input.is_dir() {
-                let listing = clap_tools::manifest::scan::list_audio(input, &Default::default())?;
-                for (id, path) in listing.files {
-                    clips.push(Clip::File(id, path));
-                }
-            } else if input.is_file() {
-                let id = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                clips.push(Clip::File(id, input.clone()));
-            } else {
-                bail!("{}: no such file or folder", input.display());
-            }
-        }
-        (None, clips)
-    };
-    if clips.is_empty() {
-        bail!("no clips to embed in {:?}", a.inputs);
-    }
-    let bar = crate::progress(clips.len() as u64, "clips");
-    let mut rows = EmbeddingRows { dim: e.dim(), ..Default::default() };
-    let mut failures = Vec::new();
-    for chunk in clips.chunks(a.batch_size) {
-        let mut ids = Vec::new();
-        let mut waves = Vec::new();
-        for clip in chunk {
-            let (id, wave) = match clip {
-                Clip::Packed(id) => (id, reader.as_ref().expect("index").read(id)),
-                Clip::File(id, path) => (id, embed::decode_file(path, rate)),
-            };
-            match wave {
-                Ok(w) if !w.is_empty() => {
-                    ids.push(id.clone());
-                    waves.push(w);
-                }
-                Ok(_) => failures.push(format!("audio_id {id:?}: empty waveform")),
-                Err(err) => failures.push(format!("audio_id {id:?}: {err}")),
-            }
-        }
-        if !waves.is_empty() {
-            let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-            rows.data.extend(e.audio(&refs));
-            for id in ids {
-                rows.audio_ids.push(id);
-                rows.caption_index.push(None);
-                rows.captions.push(None);
-            }
-        }
-        bar.inc(chunk.len() as u64);
-    }
+    let bar = crate::progress(0, "clips");
+    let done = embed::embed_audio(&e, &embed::AudioInput::from_paths(&a.inputs), a.batch_size, &bar)?;
     bar.finish_and_clear();
-    for f in &failures {
-        warn!("skipped {f}");
+    for s in &done.skipped {
+        warn!("skipped audio_id {:?}: {}", s.audio_id, s.reason);
     }
-    if rows.audio_ids.is_empty() {
-        eprintln!("error: no clip could be embedded ({} failures)", failures.len());
-        std::process::exit(4);
+    if done.rows.audio_ids.is_empty() {
+        eprintln!("error: no clip could be embedded ({} failures)", done.skipped.len());
+        std::process::exit(crate::exit_code(done.outcome));
     }
-    let (npy, parquet) = embed::write(&a.model.output, &rows)?;
-    info!("{} clips embedded → {} and {}", rows.audio_ids.len(), npy.display(), parquet.display());
-    if !failures.is_empty() {
-        eprintln!("{} of {} clips failed (listed above)", failures.len(), clips.len());
-        std::process::exit(3);
+    let (npy, parquet) = embed::write(&a.model.output, &done.rows)?;
+    info!("{} clips embedded → {} and {}", done.rows.audio_ids.len(), npy.display(), parquet.display());
+    if !done.skipped.is_empty() {
+        eprintln!("{} of {} clips failed (listed above)", done.skipped.len(), done.clips);
+        std::process::exit(crate::exit_code(done.outcome));
     }
     Ok(())
 }
@@ -209,31 +130,22 @@ fn text(a: TextArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let dir = source(&a.model).tokenizer_dir()?;
-    let (ids, index, captions): (Vec<String>, Vec<Option<u32>>, Vec<String>) = if let Some(path) = &a.captions {
-        let rows = clap_tools::manifest::queries::read(path)?;
-        (
-            rows.iter().map(|r| r.audio_id.clone()).collect(),
-            rows.iter().map(|r| r.caption_index).collect(),
-            rows.into_iter().map(|r| r.caption).collect(),
-        )
+    let texts = if let Some(path) = &a.captions {
+        clap_tools::manifest::queries::read(path)?
     } else if !a.text.is_empty() {
-        ((1..=a.text.len()).map(|i| format!("query-{i}")).collect(), vec![None; a.text.len()], a.text.clone())
+        a.text
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TextRow { audio_id: format!("query-{}", i + 1), caption_index: None, caption: t.clone() })
+            .collect()
     } else {
         bail!("give --captions FILE or at least one --text");
     };
     let e = load(&a.model)?;
     let tokenizer = CaptionTokenizer::from_dir(&dir, e.config.max_tokens)?;
-    let bar = crate::progress(captions.len() as u64, "captions");
-    let mut rows = EmbeddingRows { dim: e.dim(), ..Default::default() };
-    for chunk in captions.chunks(a.batch_size) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        rows.data.extend(e.text(&tokenizer, &refs)?);
-        bar.inc(chunk.len() as u64);
-    }
+    let bar = crate::progress(0, "captions");
+    let rows = embed::embed_text(&e, &tokenizer, texts, a.batch_size, &bar)?;
     bar.finish_and_clear();
-    rows.audio_ids = ids;
-    rows.caption_index = index;
-    rows.captions = captions.into_iter().map(Some).collect();
     let (npy, parquet) = embed::write(&a.model.output, &rows)?;
     info!("{} captions embedded → {} and {}", rows.audio_ids.len(), npy.display(), parquet.display());
     Ok(())

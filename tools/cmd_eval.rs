@@ -3,11 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap_tools::embed::{Embedder, ModelSource};
-use clap_tools::eval::render;
-use clap_tools::model::tokenizer::CaptionTokenizer;
-use clap_tools::train::data::{join, ValSet};
-use clap_tools::train::validate::evaluate_model;
+use clap_tools::eval::{evaluate_checkpoint, render, EvalOptions};
+use clap_tools::model::checkpoint::ModelSource;
 use clap_tools_backends::{default_device, Selected};
 use tracing::{info, warn};
 
@@ -56,32 +53,34 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--captions-per-clip and --batch-size must be at least 1");
     }
     let source = ModelSource { checkpoint: a.checkpoint.clone(), text_encoder: a.text_encoder.clone(), sample_rate: a.sample_rate };
-    let text_dir = source.tokenizer_dir()?;
-    let e = Embedder::<Selected>::load(&source, default_device())?;
-    let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
-    let joined = join(&a.captions, &a.waveforms, e.config.sample_rate)?;
-    if !joined.no_waveform.is_empty() {
-        warn!("{} clips have captions but no packed waveform (first: {:?}); left out", joined.no_waveform.len(), joined.no_waveform[0]);
-    }
-    let val = ValSet::new(joined, a.captions_per_clip)?;
-    if val.dropped > 0 {
-        warn!("{} clips have fewer than {} captions; left out", val.dropped, val.captions_per_clip);
-    }
-    info!("evaluating on {} clips × {} captions each", val.audio_ids.len(), val.captions_per_clip);
-    let bar = crate::progress(val.audio_ids.len() as u64, "clips");
-    let eval = evaluate_model(&e.model, &val, &e.logmel, &tokenizer, a.batch_size, &e.device, |n| bar.inc(n as u64))?;
+    let opts = EvalOptions {
+        captions: a.captions.clone(),
+        waveforms: a.waveforms.clone(),
+        captions_per_clip: a.captions_per_clip,
+        batch_size: a.batch_size,
+    };
+    let bar = crate::progress(0, "clips");
+    let done = evaluate_checkpoint::<Selected>(&source, &opts, default_device(), &bar)?;
     bar.finish_and_clear();
-    if let Some(p) = &a.sims {
-        clap_tools::npy::write_f32(p, &[val.captions.len(), val.audio_ids.len()], &eval.sims)?;
+    if !done.no_waveform.is_empty() {
+        warn!("{} clips have captions but no packed waveform (first: {:?}); left out", done.no_waveform.len(), done.no_waveform[0]);
     }
-    let json = serde_json::to_string_pretty(&eval.metrics)?;
+    let m = &done.evaluation.metrics;
+    if done.dropped > 0 {
+        warn!("{} clips have fewer than {} captions; left out", done.dropped, m.captions_per_clip);
+    }
+    info!("evaluated on {} clips × {} captions each", m.clips, m.captions_per_clip);
+    if let Some(p) = &a.sims {
+        clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
+    }
+    let json = serde_json::to_string_pretty(m)?;
     if let Some(p) = &a.output {
         clap_tools::atomic::write_bytes(p, json.as_bytes())?;
     }
     if a.json {
         println!("{json}");
     } else {
-        print!("{}", render(&eval.metrics));
+        print!("{}", render(m));
     }
     Ok(())
 }

@@ -98,7 +98,7 @@ pub fn run(a: Args) -> Result<()> {
         summary.index_csv.display()
     );
     if summary.outcome != Outcome::Complete {
-        std::process::exit(summary.outcome.exit_code());
+        std::process::exit(crate::exit_code(summary.outcome));
     }
     Ok(())
 }

@@ -80,13 +80,54 @@ fn main() {
         Command::Eval(a) => cmd_eval::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // The library names options by their own names; here they become the flags users typed.
+        match e.downcast_ref::<clap_tools::Error>() {
+            Some(clap_tools::Error::Config { key, msg }) if flag(key).is_some() => {
+                eprintln!("error: {}: {msg}", flag(key).unwrap_or_default())
+            }
+            _ => eprintln!("error: {e:#}"),
+        }
         std::process::exit(1);
     }
 }
 
-/// A progress bar on stderr for `n` items (hidden when stderr is not a terminal).
-pub fn progress(n: u64, what: &str) -> indicatif::ProgressBar {
+/// The command-line flag of a library option, where one sets it.
+fn flag(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "part_size" => "--part-size",
+        "shard" => "--shard",
+        "jobs" => "--jobs",
+        "audio_name" => "--audio-name",
+        "text_encoder" => "--text-encoder",
+        "val_fraction" => "--val-fraction",
+        "validation_size" => "--val-clips/--val-fraction",
+        "captions_per_clip" => "--captions-per-clip",
+        "sample_rate" => "--sample-rate",
+        _ => return None,
+    })
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal) that the library reports to.
+pub struct Bar(indicatif::ProgressBar);
+
+impl std::ops::Deref for Bar {
+    type Target = indicatif::ProgressBar;
+    fn deref(&self) -> &indicatif::ProgressBar {
+        &self.0
+    }
+}
+
+impl clap_tools::progress::Progress for Bar {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+}
+
+/// A progress bar for `n` items.
+pub fn progress(n: u64, what: &str) -> Bar {
     let bar = indicatif::ProgressBar::new(n);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -94,7 +135,18 @@ pub fn progress(n: u64, what: &str) -> indicatif::ProgressBar {
         ))
         .expect("valid template"),
     );
-    bar
+    Bar(bar)
+}
+
+/// The documented exit status of a batch job (pack, embed): 0 every item done, 3 some failed (they
+/// are reported), 4 none done.
+pub fn exit_code(outcome: clap_tools::progress::Outcome) -> i32 {
+    use clap_tools::progress::Outcome;
+    match outcome {
+        Outcome::Complete => 0,
+        Outcome::Partial => 3,
+        Outcome::Failed => 4,
+    }
 }
 
 /// Run `f` on a rayon pool of `jobs` threads (0: one per core).

@@ -84,9 +84,10 @@ pub struct Ranks {
 
 /// The t2a and a2t ranks of a row-major matrix of `shape` (captions × clips). It must be 2-D and not
 /// empty, with rows = clips × `captions_per_clip` (inferred as rows / columns when `None`), and every
-/// value finite; otherwise [`Error::Usage`] says what is wrong (and where the first NaN is).
+/// value finite; otherwise [`Error::Model`] says what is wrong with the model's scores (and where the
+/// first NaN is).
 pub fn ranks(data: &[f32], shape: &[usize], captions_per_clip: Option<usize>) -> Result<Ranks> {
-    ranks_or_message(data, shape, captions_per_clip).map_err(Error::Usage)
+    ranks_or_message(data, shape, captions_per_clip).map_err(|m| Error::Model(format!("similarity matrix: {m}")))
 }
 
 /// All metrics of a row-major matrix of `shape` (captions × clips); see [`ranks`] for what it must be.
@@ -98,7 +99,7 @@ pub fn evaluate(data: &[f32], shape: &[usize], captions_per_clip: Option<usize>)
 /// `path`.
 pub fn evaluate_array(path: &Path, array: &npy::Array, captions_per_clip: Option<usize>) -> Result<Metrics> {
     if captions_per_clip == Some(0) {
-        return Err(Error::Usage("--captions-per-clip must be at least 1".into()));
+        return Err(Error::config("captions_per_clip", "must be at least 1"));
     }
     let r = ranks_or_message(&array.data, &array.shape, captions_per_clip).map_err(|m| Error::file(path, m))?;
     Ok(Metrics::from_ranks(&r))
@@ -108,7 +109,7 @@ pub fn evaluate_array(path: &Path, array: &npy::Array, captions_per_clip: Option
 /// not 2-D, rows not clips × captions per clip, NaN or infinite values — is an error naming it.
 pub fn evaluate_npy(path: &Path, captions_per_clip: Option<usize>) -> Result<Metrics> {
     if captions_per_clip == Some(0) {
-        return Err(Error::Usage("--captions-per-clip must be at least 1".into()));
+        return Err(Error::config("captions_per_clip", "must be at least 1"));
     }
     evaluate_array(path, &npy::read_f32(path)?, captions_per_clip)
 }
@@ -301,7 +302,7 @@ impl RetrievalMetrics {
     pub fn from_ranks(ranks: &[f64]) -> Result<Self> {
         let n = ranks.len();
         if n == 0 {
-            return Err(Error::Usage("no ranks to summarise".into()));
+            return Err(Error::Internal("no ranks to summarise".into()));
         }
         let pct = |k: f64| 100.0 * ranks.iter().filter(|&&r| r < k).count() as f64 / n as f64;
         let r1 = 100.0 * ranks.iter().filter(|&&r| r == 0.0).count() as f64 / n as f64;

@@ -36,19 +36,21 @@ pub fn check_template(template: &str) -> Result<()> {
     while let Some(open) = rest.find('{') {
         let close = rest[open..]
             .find('}')
-            .ok_or_else(|| Error::Usage(format!("--audio-name {template:?}: unclosed '{{'")))?;
+            .ok_or_else(|| Error::config("audio_name", format!("{template:?}: unclosed '{{'")))?;
         let name = &rest[open + 1..open + close];
         if !matches!(name, "youtube_id" | "start_time" | "end_time" | "audiocap_id") {
-            return Err(Error::Usage(format!(
-                "--audio-name {template:?}: unknown placeholder {{{name}}} (known: youtube_id, start_time, end_time, audiocap_id)"
-            )));
+            return Err(Error::config(
+                "audio_name",
+                format!("{template:?}: unknown placeholder {{{name}}} (known: youtube_id, start_time, end_time, audiocap_id)"),
+            ));
         }
         rest = &rest[open + close + 1..];
     }
     if !template.contains("{youtube_id}") && !template.contains("{audiocap_id}") {
-        return Err(Error::Usage(format!(
-            "--audio-name {template:?} names every clip the same: use {{youtube_id}} or {{audiocap_id}}"
-        )));
+        return Err(Error::config(
+            "audio_name",
+            format!("{template:?} names every clip the same: use {{youtube_id}} or {{audiocap_id}}"),
+        ));
     }
     Ok(())
 }
@@ -113,7 +115,7 @@ pub fn import(opts: &AudioCapsImport) -> Result<Vec<Caption>> {
             if entry.1 != start {
                 problems.push(format!(
                     "line {line}: audio_id {audio_id:?}: start_time {start} differs from {} in {}:{}; \
-                     name the audio with {{start_time}} in --audio-name to keep both clips",
+                     put {{start_time}} in the audio name template to keep both clips",
                     entry.1,
                     entry.2.display(),
                     entry.3

@@ -30,10 +30,7 @@ pub fn write_captions(path: &Path, rows: &[Caption], source: &Path) -> Result<()
     match extension(path).as_str() {
         "parquet" => crate::table::write_captions(path, rows),
         "json" => caption_json::export(rows, source, path),
-        _ => Err(Error::Usage(format!(
-            "{}: output must end in .parquet (captions table) or .json (caption JSON)",
-            path.display()
-        ))),
+        _ => Err(Error::file(path, "a captions output ends in .parquet (captions table) or .json (caption JSON)")),
     }
 }
 
@@ -81,7 +78,7 @@ pub fn finish_import(
             return Err(Error::file(
                 source,
                 format!(
-                    "{} of {} clips have no audio (--require-audio), e.g. {:?}",
+                    "{} of {} clips have no audio (audio is required), e.g. {:?}",
                     j.missing.len(),
                     j.clips,
                     &j.missing[..j.missing.len().min(5)]

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 
 use crate::audio::{is_audio_file, probe};
@@ -82,7 +81,7 @@ pub fn list_audio(dir: &Path, opts: &ScanOptions) -> Result<Listing> {
     for (id, path) in &listing.files {
         if let Some(first) = seen.insert(id, path) {
             problems.push(format!(
-                "audio_id {id:?} names two files: {} and {} (use --id relative)",
+                "audio_id {id:?} names two files: {} and {} (take audio_ids relative to the folder instead)",
                 first.display(),
                 path.display()
             ));
@@ -94,7 +93,7 @@ pub fn list_audio(dir: &Path, opts: &ScanOptions) -> Result<Listing> {
 
 /// Probe every file's header in parallel on the current rayon pool. A file that cannot be probed
 /// keeps its row, with the reason in `probe_error`.
-pub fn probe_all(files: &[(String, PathBuf)], progress: &ProgressBar) -> Vec<Clip> {
+pub fn probe_all(files: &[(String, PathBuf)], progress: &dyn crate::progress::Progress) -> Vec<Clip> {
     files
         .par_iter()
         .map(|(id, path)| {
@@ -116,7 +115,7 @@ pub fn probe_all(files: &[(String, PathBuf)], progress: &ProgressBar) -> Vec<Cli
                 }
                 Err(reason) => clip.probe_error = Some(reason),
             }
-            progress.inc(1);
+            progress.advance(1);
             clip
         })
         .collect()

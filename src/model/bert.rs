@@ -129,12 +129,12 @@ impl BertConfig {
     /// Write the configuration as a `config.json` that transformers reads as a `BertModel`'s.
     pub fn to_json(&self) -> Result<String> {
         let mut value =
-            serde_json::to_value(self).map_err(|e| Error::Usage(format!("cannot serialise BERT config: {e}")))?;
+            serde_json::to_value(self).map_err(|e| Error::Internal(format!("cannot serialise BERT config: {e}")))?;
         if let Some(map) = value.as_object_mut() {
             map.insert("model_type".into(), "bert".into());
             map.insert("architectures".into(), serde_json::json!(["BertModel"]));
         }
-        serde_json::to_string_pretty(&value).map_err(|e| Error::Usage(format!("cannot serialise BERT config: {e}")))
+        serde_json::to_string_pretty(&value).map_err(|e| Error::Internal(format!("cannot serialise BERT config: {e}")))
     }
 
     /// Check that this implementation supports the configuration.
@@ -143,7 +143,7 @@ impl BertConfig {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Usage(format!("unsupported BERT config: {}", problems.join("; "))))
+            Err(Error::Model(format!("unsupported BERT config: {}", problems.join("; "))))
         }
     }
 
@@ -404,16 +404,16 @@ impl<B: Backend> Bert<B> {
     pub fn check_tokens(&self, tokens: &Tokens) -> Result<()> {
         let c = &self.config;
         if tokens.seq_len > c.max_position_embeddings {
-            return Err(Error::Usage(format!(
+            return Err(Error::Model(format!(
                 "{} tokens per caption exceed the model's max_position_embeddings {}",
                 tokens.seq_len, c.max_position_embeddings
             )));
         }
         if let Some(id) = tokens.ids.iter().find(|&&id| id < 0 || id as u64 >= c.vocab_size as u64) {
-            return Err(Error::Usage(format!("token id {id} is outside the model's vocabulary of {}", c.vocab_size)));
+            return Err(Error::Model(format!("token id {id} is outside the model's vocabulary of {}", c.vocab_size)));
         }
         if let Some(t) = tokens.token_type_ids.iter().find(|&&t| t < 0 || t as u64 >= c.type_vocab_size as u64) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Model(format!(
                 "token type {t} is outside the model's type_vocab_size {}",
                 c.type_vocab_size
             )));
@@ -621,4 +621,36 @@ pub fn hf_load_spec() -> LoadSpec {
         spec = spec.ignore(pattern);
     }
     spec
+}
+
+/// `[model.text] kind = "bert"` in a training config: the reference's text encoder, a Hugging Face
+/// folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BertSettings {
+    /// The folder: config.json and the vocabulary, and the weights (model.safetensors or
+    /// pytorch_model.bin) when `pretrained`.
+    pub dir: PathBuf,
+    /// Start from the folder's weights (default true; else random weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<bool>,
+}
+
+impl BertSettings {
+    pub fn pretrained(&self) -> bool {
+        self.pretrained.unwrap_or(true)
+    }
+
+    /// The BERT's shape, from the folder's config.json.
+    pub fn config(&self) -> Result<BertConfig> {
+        BertConfig::from_file(&self.dir.join("config.json"))
+    }
+
+    /// The folder's weights, when the settings ask for them.
+    pub fn load_pretrained<B: Backend>(&self, device: &B::Device) -> Result<Option<Bert<B>>> {
+        if !self.pretrained() {
+            return Ok(None);
+        }
+        Bert::load(&self.dir, device).map(Some)
+    }
 }

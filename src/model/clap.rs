@@ -18,7 +18,8 @@ use clap_tools_backends::burn;
 
 use super::bert::{self, BertConfig};
 use super::cnn14::{Cnn14, Cnn14Config};
-use super::encoder::{AudioEncoder, AudioEncoderConfig, AudioModel, TextEncoder, TextEncoderConfig, TextModel};
+use super::encoder::{AudioEncoder, TextEncoder};
+use super::registry::{AudioEncoderConfig, AudioModel, TextEncoderConfig, TextModel};
 use super::weights::{self, Layout, LoadSpec};
 use crate::error::{Error, Result};
 
@@ -121,7 +122,7 @@ impl<B: Backend> Clap<B> {
             SafetensorsStore::from_file(&partial).skip_enum_variants(true).metadata("format", "clap-tools");
         self.save_into(&mut store).map_err(|e| Error::file(&partial, format!("cannot write weights: {e}")))?;
         std::fs::rename(&partial, &weights).map_err(|e| Error::io(&weights, e))?;
-        let json = serde_json::to_vec_pretty(config).map_err(|e| Error::Usage(format!("config: {e}")))?;
+        let json = serde_json::to_vec_pretty(config).map_err(|e| Error::Internal(format!("cannot serialise the model config: {e}")))?;
         crate::atomic::write_bytes(&dir.join(CONFIG_FILE), &json)
     }
 

@@ -350,3 +350,54 @@ mod tests {
         }
     }
 }
+
+/// `[model.audio] kind = "cnn14"` in a training config: the reference's audio encoder, from PANNs'
+/// checkpoint or from scratch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cnn14Settings {
+    /// The six block widths (default PANNs' [64, 128, 256, 512, 1024, 2048]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
+    /// The reference's dropout (default true; off for very narrow models, where it mostly slows
+    /// learning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<bool>,
+    /// A PANNs checkpoint (`Cnn14_mAP=0.431.pth`) to start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<std::path::PathBuf>,
+}
+
+impl Cnn14Settings {
+    pub fn config(&self, n_mels: usize) -> Cnn14Config {
+        Cnn14Config {
+            channels: match self.channels.as_deref() {
+                Some(&[a, b, c, d, e, f]) => [a, b, c, d, e, f],
+                _ => Cnn14Config::default().channels,
+            },
+            n_mels,
+            dropout: self.dropout.unwrap_or(true),
+        }
+    }
+
+    /// Bad values, each with its key under `key`.
+    pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
+        if let Some(c) = &self.channels {
+            check(c.iter().all(|&x| x > 0), format!("{key}.channels"), "every width must be > 0");
+            check(c.len() == 6, format!("{key}.channels"), "cnn14 has six blocks: give six widths");
+        }
+    }
+
+    /// The PANNs checkpoint's CNN14, if the settings name one; its widths must be `config`'s.
+    pub fn load_pretrained<B: Backend>(&self, config: &Cnn14Config, device: &B::Device) -> Result<Option<Cnn14<B>>> {
+        let Some(p) = &self.pretrained else { return Ok(None) };
+        let cnn = Cnn14::<B>::load_panns(p, device)?;
+        if cnn.channels() != config.channels {
+            return Err(Error::file(
+                p,
+                format!("its CNN14 widths {:?} differ from model.audio.channels {:?}", cnn.channels(), config.channels),
+            ));
+        }
+        Ok(Some(cnn.with_dropout(config.dropout)))
+    }
+}

@@ -43,9 +43,10 @@ impl LogMelConfig {
             32000 => 14000.0,
             16000 => 8000.0,
             other => {
-                return Err(Error::Usage(format!(
-                    "the CNN14 front end is defined for 32000 and 16000 Hz, not {other} Hz (pack the waveforms at one of these rates)"
-                )))
+                return Err(Error::config(
+                    "sample_rate",
+                    format!("the CNN14 front end is defined for 32000 and 16000 Hz, not {other} Hz (pack the waveforms at one of these rates)"),
+                ))
             }
         };
         Ok(Self {

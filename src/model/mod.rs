@@ -5,10 +5,12 @@
 //! ([`clap`]), and weight import ([`weights`]).
 
 pub mod bert;
+pub mod checkpoint;
 pub mod clap;
 pub mod cnn14;
 pub mod encoder;
 pub mod logmel;
+pub mod registry;
 pub mod small_cnn;
 pub mod small_text;
 pub mod tokenizer;

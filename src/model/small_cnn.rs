@@ -149,3 +149,34 @@ mod tests {
         assert!(model.fc.weight.val().grad(&grads).is_some());
     }
 }
+
+/// `[model.audio] kind = "small_cnn"` in a training config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallCnnSettings {
+    /// One width per block, 1 to 6 blocks (default [16, 32, 64, 128]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
+    /// Size of the clip vector (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+}
+
+impl SmallCnnSettings {
+    pub fn config(&self, n_mels: usize) -> SmallCnnConfig {
+        SmallCnnConfig {
+            channels: self.channels.clone().unwrap_or_else(|| vec![16, 32, 64, 128]),
+            n_mels,
+            dim: self.dim.unwrap_or(128),
+        }
+    }
+
+    /// Bad values, each with its key under `key`.
+    pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
+        if let Some(c) = &self.channels {
+            check(c.iter().all(|&x| x > 0), format!("{key}.channels"), "every width must be > 0");
+            check((1..=6).contains(&c.len()), format!("{key}.channels"), "small_cnn takes 1 to 6 blocks");
+        }
+        check(self.dim != Some(0), format!("{key}.dim"), "must be > 0");
+    }
+}

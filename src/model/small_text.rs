@@ -76,13 +76,13 @@ impl<B: Backend> TextEncoder<B> for SmallText<B> {
     fn check_tokens(&self, tokens: &Tokens) -> Result<()> {
         let (vocab, positions, _) = self.dims();
         if tokens.seq_len > positions {
-            return Err(Error::Usage(format!(
+            return Err(Error::Model(format!(
                 "{} tokens per caption exceed the text encoder's {positions} positions",
                 tokens.seq_len
             )));
         }
         if let Some(id) = tokens.ids.iter().find(|&&id| id < 0 || id as u64 >= vocab as u64) {
-            return Err(Error::Usage(format!("token id {id} is outside the text encoder's vocabulary of {vocab}")));
+            return Err(Error::Model(format!("token id {id} is outside the text encoder's vocabulary of {vocab}")));
         }
         Ok(())
     }
@@ -143,5 +143,31 @@ mod tests {
         assert!(e.contains("25") && e.contains("vocabulary"), "{e}");
         let e = TextEncoder::check_tokens(&model, &tokens(vec![1, 2, 3, 4, 5], 5)).unwrap_err().to_string();
         assert!(e.contains("positions"), "{e}");
+    }
+}
+
+/// `[model.text] kind = "small"` in a training config: needs only the folder's vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallTextSettings {
+    /// A folder with the vocabulary (vocab.txt or tokenizer.json).
+    pub dir: std::path::PathBuf,
+    /// Width of the embeddings and of the caption vector (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+}
+
+impl SmallTextSettings {
+    pub fn dim(&self) -> usize {
+        self.dim.unwrap_or(128)
+    }
+
+    pub fn config(&self, vocab_size: usize, max_tokens: usize) -> SmallTextConfig {
+        SmallTextConfig { vocab_size, max_positions: max_tokens, dim: self.dim() }
+    }
+
+    /// Bad values, each with its key under `key`.
+    pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
+        check(self.dim != Some(0), format!("{key}.dim"), "must be > 0");
     }
 }

@@ -196,7 +196,7 @@ impl CaptionTokenizer {
 
     fn finish(mut tokenizer: Tokenizer, path: &Path, pad_token: &str, max_len: usize) -> Result<Self> {
         if max_len < 2 {
-            return Err(Error::Usage(format!("caption length {max_len} leaves no room for [CLS] and [SEP]")));
+            return Err(Error::config("max_tokens", format!("{max_len} tokens leave no room for [CLS] and [SEP]")));
         }
         let pad_id = tokenizer
             .token_to_id(pad_token)
@@ -261,7 +261,7 @@ impl CaptionTokenizer {
         let encodings = self
             .tokenizer
             .encode_batch(inputs, true)
-            .map_err(|e| Error::Usage(format!("cannot tokenise captions with {}: {e}", self.source.display())))?;
+            .map_err(|e| Error::file(&self.source, format!("cannot tokenise captions: {e}")))?;
         let seq_len = self.max_len;
         let mut tokens = Tokens {
             ids: Vec::with_capacity(captions.len() * seq_len),
@@ -272,7 +272,7 @@ impl CaptionTokenizer {
         };
         for (enc, caption) in encodings.iter().zip(captions) {
             if enc.get_ids().len() != seq_len {
-                return Err(Error::Usage(format!(
+                return Err(Error::Internal(format!(
                     "caption {caption:?} gave {} tokens instead of {seq_len}",
                     enc.get_ids().len()
                 )));

@@ -142,7 +142,7 @@ fn check(path: &Path, result: &ApplyResult, spec: &LoadSpec) -> Result<()> {
     let ignore: Vec<regex::Regex> = spec
         .ignore
         .iter()
-        .map(|p| regex::Regex::new(p).map_err(|e| Error::Usage(format!("bad ignore pattern {p:?}: {e}"))))
+        .map(|p| regex::Regex::new(p).map_err(|e| Error::Internal(format!("bad ignore pattern {p:?}: {e}"))))
         .collect::<Result<_>>()?;
     let mut problems = Vec::new();
     let separate = |p: &str| spec.separate.iter().any(|s| s == p);

@@ -66,7 +66,7 @@ impl WaveformReader {
         let path = self
             .location
             .get(audio_id)
-            .ok_or_else(|| Error::Usage(format!("audio_id {audio_id:?} is not in the waveform index")))?;
+            .ok_or_else(|| Error::Config { key: "audio_id".into(), msg: format!("{audio_id:?} is not in the waveform index") })?;
         let ds = {
             let mut files = self.files.lock().expect("reader lock");
             if !files.contains_key(path) {

@@ -5,11 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::bert::BertConfig;
-use crate::model::cnn14::Cnn14Config;
-use crate::model::encoder::{AudioEncoderConfig, TextEncoderConfig};
-use crate::model::small_cnn::SmallCnnConfig;
-use crate::model::small_text::SmallTextConfig;
+pub use crate::model::registry::{AudioSection, TextSection};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,114 +47,6 @@ pub struct ModelConfig {
     /// SpecAugment on the training log-mels (2 time masks ≤ 64 frames, 2 frequency masks ≤ 8 bands).
     #[serde(default = "yes")]
     pub specaugment: bool,
-}
-
-/// `[model.audio]`: which audio encoder, and its settings. Keys that do not apply to the kind are
-/// errors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AudioSection {
-    /// "cnn14" (the reference's) or "small_cnn".
-    pub kind: String,
-    /// cnn14: the six block widths (default PANNs' [64, 128, 256, 512, 1024, 2048]);
-    /// small_cnn: one width per block, 1 to 6 blocks (default [16, 32, 64, 128]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channels: Option<Vec<usize>>,
-    /// cnn14: the reference's dropout (default true; off for very narrow models, where it mostly
-    /// slows learning).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropout: Option<bool>,
-    /// cnn14: a PANNs checkpoint (Cnn14_mAP=0.431.pth) to start from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pretrained: Option<PathBuf>,
-    /// small_cnn: size of the clip vector (default 128).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dim: Option<usize>,
-}
-
-/// `[model.text]`: which text encoder, and its settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextSection {
-    /// "bert" (the reference's) or "small".
-    pub kind: String,
-    /// A Hugging Face folder: the vocabulary (vocab.txt or tokenizer.json) for both kinds; for bert
-    /// also config.json, and the weights (model.safetensors or pytorch_model.bin) when `pretrained`.
-    pub dir: PathBuf,
-    /// bert: start from the folder's weights (default true; else random weights).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pretrained: Option<bool>,
-    /// small: width of the embeddings and of the caption vector (default 128).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dim: Option<usize>,
-}
-
-pub const AUDIO_KINDS: &str = "cnn14, small_cnn";
-pub const TEXT_KINDS: &str = "bert, small";
-
-impl AudioSection {
-    /// The encoder this section describes (after [`TrainConfig::problems`] found none).
-    pub fn encoder(&self, n_mels: usize) -> AudioEncoderConfig {
-        if self.kind == "small_cnn" {
-            AudioEncoderConfig::SmallCnn(SmallCnnConfig {
-                channels: self.channels.clone().unwrap_or_else(|| vec![16, 32, 64, 128]),
-                n_mels,
-                dim: self.dim.unwrap_or(128),
-            })
-        } else {
-            let mut channels = Cnn14Config::default().channels;
-            if let Some(c) = self.channels.as_ref().filter(|c| c.len() == 6) {
-                channels.copy_from_slice(c);
-            }
-            AudioEncoderConfig::Cnn14(Cnn14Config { channels, n_mels, dropout: self.dropout.unwrap_or(true) })
-        }
-    }
-
-    fn problems(&self, check: &mut impl FnMut(bool, &str, &str)) {
-        let cnn14 = self.kind == "cnn14";
-        let small = self.kind == "small_cnn";
-        check(cnn14 || small, "model.audio.kind", &format!("the audio encoder kinds are: {AUDIO_KINDS}"));
-        if let Some(c) = &self.channels {
-            check(c.iter().all(|&x| x > 0), "model.audio.channels", "every width must be > 0");
-            check(!cnn14 || c.len() == 6, "model.audio.channels", "cnn14 has six blocks: give six widths");
-            check(!small || (1..=6).contains(&c.len()), "model.audio.channels", "small_cnn takes 1 to 6 blocks");
-        }
-        check(cnn14 || self.dropout.is_none(), "model.audio.dropout", "only for kind = \"cnn14\"");
-        check(cnn14 || self.pretrained.is_none(), "model.audio.pretrained", "only for kind = \"cnn14\"");
-        check(small || self.dim.is_none(), "model.audio.dim", "only for kind = \"small_cnn\"");
-        check(self.dim != Some(0), "model.audio.dim", "must be > 0");
-    }
-}
-
-impl TextSection {
-    /// The small encoder's width (`dim`, default 128).
-    pub fn dim(&self) -> usize {
-        self.dim.unwrap_or(128)
-    }
-
-    /// Start a bert from the folder's weights.
-    pub fn pretrained(&self) -> bool {
-        self.kind == "bert" && self.pretrained.unwrap_or(true)
-    }
-
-    /// The encoder this section describes: a bert's shape from `dir/config.json`; a small encoder's
-    /// vocabulary from the tokenizer.
-    pub fn encoder(&self, vocab_size: usize, max_tokens: usize) -> Result<TextEncoderConfig> {
-        Ok(if self.kind == "small" {
-            TextEncoderConfig::Small(SmallTextConfig { vocab_size, max_positions: max_tokens, dim: self.dim() })
-        } else {
-            TextEncoderConfig::Bert(BertConfig::from_file(&self.dir.join("config.json"))?)
-        })
-    }
-
-    fn problems(&self, check: &mut impl FnMut(bool, &str, &str)) {
-        let bert = self.kind == "bert";
-        let small = self.kind == "small";
-        check(bert || small, "model.text.kind", &format!("the text encoder kinds are: {TEXT_KINDS}"));
-        check(bert || self.pretrained.is_none(), "model.text.pretrained", "only for kind = \"bert\"");
-        check(small || self.dim.is_none(), "model.text.dim", "only for kind = \"small\"");
-        check(self.dim != Some(0), "model.text.dim", "must be > 0");
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,10 +170,8 @@ impl TrainConfig {
         self.data.val_captions.iter_mut().for_each(fix);
         fix(&mut self.data.train_waveforms);
         fix(&mut self.data.val_waveforms);
-        if let Some(p) = self.model.audio.pretrained.as_mut() {
-            fix(p);
-        }
-        fix(&mut self.model.text.dir);
+        self.model.audio.paths_mut().into_iter().for_each(fix);
+        self.model.text.paths_mut().into_iter().for_each(fix);
         fix(&mut self.checkpoint.dir);
     }
 
@@ -305,8 +191,8 @@ impl TrainConfig {
             "must be 32000 or 16000 (the CNN14 front end's rates)",
         );
         check(self.data.crop_seconds > 0.0 && self.data.crop_seconds.is_finite(), "data.crop_seconds", "must be > 0");
-        self.model.audio.problems(&mut check);
-        self.model.text.problems(&mut check);
+        self.model.audio.problems("model.audio", &mut |ok, key, msg| check(ok, &key, msg));
+        self.model.text.problems("model.text", &mut |ok, key, msg| check(ok, &key, msg));
         check(self.model.shared_dim > 0, "model.shared_dim", "must be > 0");
         check(self.model.max_tokens >= 3, "model.max_tokens", "must be at least 3 ([CLS] x [SEP])");
         check(self.optimizer.kind == "adam", "optimizer.kind", "the optimizers are: adam");
@@ -347,6 +233,18 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
         let l = l.trim();
         (l.starts_with('[') && l.ends_with(']')).then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
     });
+    // Errors inside a tagged table ([model.audio], [model.text]) point at its header: name the key
+    // from the message.
+    if let Some(table) = current.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        let table = table.trim();
+        let field = msg.strip_prefix("unknown field `").and_then(|r| r.split_once('`')).map(|(f, _)| f);
+        let key = match field {
+            Some(f) => format!("{table}.{f}"),
+            None if msg.contains("unknown variant") || msg.contains("missing field `kind`") => format!("{table}.kind"),
+            None => table.to_string(),
+        };
+        return Error::line(path, line, format!("{key}: {msg}"));
+    }
     let key = current.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
     match (section, key) {
         (Some(s), Some(k)) => Error::line(path, line, format!("{s}.{k}: {msg}")),
@@ -358,6 +256,7 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::registry::{AudioEncoderConfig, TextEncoderConfig};
 
     const GOOD: &str = r#"
 [data]
@@ -423,13 +322,13 @@ every = 5
     #[test]
     fn encoder_sections_check_their_kind_and_keys() {
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn15\"")).unwrap_err().to_string();
-        assert!(err.contains("model.audio.kind") && err.contains("small_cnn"), "{err}");
+        assert!(err.contains("model.audio.kind") && err.contains("small_cnn") && err.contains("cnn15"), "{err}");
         let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"gpt\"")).unwrap_err().to_string();
         assert!(err.contains("model.text.kind"), "{err}");
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nchannels = [8, 8]")).unwrap_err().to_string();
         assert!(err.contains("model.audio.channels") && err.contains("six"), "{err}");
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\ndim = 64")).unwrap_err().to_string();
-        assert!(err.contains("model.audio.dim") && err.contains("small_cnn"), "{err}");
+        assert!(err.contains("model.audio.dim") && err.contains("unknown field"), "{err}");
         let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"small\"\npretrained = true")).unwrap_err().to_string();
         assert!(err.contains("model.text.pretrained"), "{err}");
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nwidth = 3")).unwrap_err().to_string();

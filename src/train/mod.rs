@@ -1,10 +1,8 @@
 //! Training CLAP models: the TOML configuration ([`config`]), batches from packed shards prepared by
 //! background workers ([`data`]), the loop with checkpoints and resume ([`trainer`]), data parallel
-//! steps over several devices ([`parallel`]) and the retrieval evaluation it validates with
-//! ([`validate`], also behind `clap-tools eval`).
+//! steps over several devices ([`parallel`]); it validates with [`crate::eval`].
 
 pub mod config;
 pub mod data;
 pub mod parallel;
 pub mod trainer;
-pub mod validate;

@@ -12,7 +12,7 @@
 //!
 //! Every checkpoint is written under a `.partial` name and renamed when complete, so a kill leaves
 //! either the previous checkpoint or the new one. Batches depend only on (seed, iteration) and the
-//! random state is reseeded per iteration, so `--resume` continues exactly where the checkpoint was.
+//! random state is reseeded per iteration, so resuming continues exactly where the checkpoint was.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,14 +28,11 @@ use clap_tools_backends::{burn, AutodiffSelected};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::data::{join, Loader, TrainSource, ValSet};
-use super::validate::evaluate_model;
+use super::data::{Loader, TrainSource};
+use crate::eval::{evaluate_model, join, EvalSet};
 use crate::error::{Error, Result};
 use crate::eval::metrics::Metrics;
-use crate::model::bert::Bert;
 use crate::model::clap::{Clap, ClapConfig};
-use crate::model::cnn14::Cnn14;
-use crate::model::encoder::{AudioEncoderConfig, AudioModel, TextModel};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 
@@ -204,12 +201,12 @@ fn seed_for(seed: u64, iteration: u64) -> u64 {
 /// devices (all it sees when not set).
 pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> Result<Summary> {
     let mut devices = clap_tools_backends::devices(cfg.train.devices)
-        .map_err(|e| Error::Usage(format!("train.devices: {e}")))?;
+        .map_err(|e| Error::Device(format!("train.devices: {e}")))?;
     if devices.len() > cfg.train.batch_size {
         tracing::warn!("{} devices for batches of {}: training on the first {}", devices.len(), cfg.train.batch_size, cfg.train.batch_size);
         devices.truncate(cfg.train.batch_size);
     }
-    clap_tools_backends::check_transfers(&devices).map_err(|e| Error::Usage(format!("train.devices: {e}")))?;
+    clap_tools_backends::check_transfers(&devices).map_err(|e| Error::Device(format!("train.devices: {e}")))?;
     train_on::<AutodiffSelected>(cfg, opts, &devices, on)
 }
 
@@ -221,12 +218,12 @@ pub fn train_on<B: AutodiffBackend>(
     devices: &[B::Device],
     mut on: impl FnMut(Event),
 ) -> Result<Summary> {
-    let device = devices.first().ok_or_else(|| Error::Usage("no device to train on".into()))?.clone();
+    let device = devices.first().ok_or_else(|| Error::Device("no device to train on".into()))?.clone();
     let run = cfg.checkpoint.dir.clone();
     std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
 
     // Data.
-    let text_dir = &cfg.model.text.dir;
+    let text_dir = cfg.model.text.dir();
     let tokenizer = CaptionTokenizer::from_dir(text_dir, cfg.model.max_tokens)?;
     let logmel = LogMel::for_rate(cfg.data.sample_rate)?;
     let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms, cfg.data.sample_rate)?;
@@ -237,7 +234,7 @@ pub fn train_on<B: AutodiffBackend>(
             train_join.no_waveform[0]
         );
     }
-    let val = ValSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
+    let val = EvalSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
     if val.dropped > 0 {
         tracing::warn!(
             "{} validation clips have fewer than {} captions and are left out of validation",
@@ -282,7 +279,7 @@ pub fn train_on<B: AutodiffBackend>(
     if !opts.resume && (latest.is_some() || run.join("best").exists()) {
         return Err(Error::file(
             &run,
-            "holds checkpoints of an earlier run: pass --resume to continue it, or set checkpoint.dir to a new folder",
+            "holds checkpoints of an earlier run: resume it, or set checkpoint.dir to a new folder",
         ));
     }
     let resumed = if opts.resume { latest } else { None };
@@ -321,18 +318,11 @@ pub fn train_on<B: AutodiffBackend>(
             }
             B::seed(&device, cfg.train.seed);
             let mut model = config.init::<B>(&device)?;
-            if let (Some(p), AudioEncoderConfig::Cnn14(c)) = (&cfg.model.audio.pretrained, &config.audio) {
-                let cnn = Cnn14::<B>::load_panns(p, &device)?;
-                if cnn.channels() != c.channels {
-                    return Err(Error::file(
-                        p,
-                        format!("its CNN14 widths {:?} differ from model.audio.channels {:?}", cnn.channels(), c.channels),
-                    ));
-                }
-                model.audio_encoder = AudioModel::Cnn14(cnn.with_dropout(c.dropout));
+            if let Some(audio) = cfg.model.audio.load_pretrained::<B>(&config.audio, &device)? {
+                model.audio_encoder = audio;
             }
-            if cfg.model.text.pretrained() {
-                model.text_encoder = TextModel::Bert(Bert::<B>::load(text_dir, &device)?);
+            if let Some(text) = cfg.model.text.load_pretrained::<B>(&device)? {
+                model.text_encoder = text;
             }
             (model, TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 })
         }
@@ -364,7 +354,7 @@ pub fn train_on<B: AutodiffBackend>(
     let began = Instant::now();
     let mut samples = 0usize;
     for i in start..end {
-        let batch = loader.next_batch().ok_or_else(|| Error::Usage("the batch loader stopped early".into()))??;
+        let batch = loader.next_batch().ok_or_else(|| Error::Internal(format!("the batch loader stopped before iteration {}", i + 1)))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
         // burn's backends keep one random stream (the device argument is not used): one seed per
         // iteration makes dropout a function of (seed, iteration).
@@ -372,11 +362,13 @@ pub fn train_on<B: AutodiffBackend>(
         let (loss, grads) = super::parallel::step(&model, devices, &batch);
         let loss_value: f32 = loss.into_scalar().elem();
         if !loss_value.is_finite() {
-            return Err(Error::Usage(format!(
-                "iteration {}: the loss is {loss_value} (clips {:?}); lower optimizer.lr or set optimizer.grad_clip_norm",
-                i + 1,
-                batch.audio_ids
-            )));
+            return Err(Error::Training {
+                iteration: i + 1,
+                msg: format!(
+                    "the loss is {loss_value} (clips {:?}); lower optimizer.lr or set optimizer.grad_clip_norm, then resume",
+                    batch.audio_ids
+                ),
+            });
         }
         model = optim.step(lr, model, grads);
         samples += batch.mel.batch;
@@ -468,12 +460,17 @@ fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig) -> Result<
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
     let n = crate::model::logmel::N_MELS;
     same("model.audio", format!("{:?}", old.model.audio.encoder(n)), format!("{:?}", cfg.model.audio.encoder(n)));
-    let text = |t: &super::config::TextSection| format!("{} {:?}", t.kind, (t.dim(), t.pretrained()));
+    // The text settings but the folder (which may move with the run; its vocabulary is compared below).
+    let text = |t: &super::config::TextSection| {
+        let mut t = t.clone();
+        t.paths_mut().into_iter().for_each(|p| *p = PathBuf::new());
+        format!("{t:?}")
+    };
     same("model.text", text(&old.model.text), text(&cfg.model.text));
     // The text folder may have moved with the run (paths are relative to the config): what must not
     // change is the vocabulary, which every checkpoint keeps a copy of.
     for f in TOKENIZER_FILES {
-        let (kept, now) = (checkpoint.join(f), cfg.model.text.dir.join(f));
+        let (kept, now) = (checkpoint.join(f), cfg.model.text.dir().join(f));
         if std::fs::read(&kept).ok() != std::fs::read(&now).ok() {
             same("model.text.dir", format!("the vocabulary kept in {}", kept.display()), format!("a different {}", now.display()));
         }

@@ -1,13 +1,18 @@
-//! Retrieval evaluation of a CLAP model on a validation set: every clip whole, every caption, the
-//! caption × clip similarity matrix, and all the metrics of [`crate::eval`].
+//! Retrieval evaluation of a CLAP model on an evaluation set: every clip whole, every caption, the
+//! caption × clip similarity matrix, and all the metrics of [`super::metrics`]. One path for
+//! `clap-tools eval` and the demo ([`evaluate_checkpoint`]) and for the trainer's validation
+//! ([`evaluate_model`], on the model in memory).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::burn;
 
-use super::data::ValSet;
+use std::path::PathBuf;
+
+use super::metrics::{evaluate, Metrics};
+use super::set::{join, EvalSet};
 use crate::error::Result;
-use crate::eval::metrics::{evaluate, Metrics};
+use crate::model::checkpoint::{read_back, Embedder, ModelSource};
 use crate::model::clap::Clap;
 use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
@@ -24,7 +29,7 @@ pub struct Evaluation {
 /// model (no autodiff: BatchNorm uses its running statistics, no dropout).
 pub fn evaluate_model<B: Backend>(
     model: &Clap<B>,
-    val: &ValSet,
+    val: &EvalSet,
     logmel: &LogMel,
     tokenizer: &CaptionTokenizer,
     batch_size: usize,
@@ -49,7 +54,7 @@ pub fn evaluate_model<B: Backend>(
         let mel = logmel.batch_padded(&refs, min);
         let valid: Vec<usize> = mel.wave_lengths.iter().map(|&l| logmel.frames(l)).collect();
         let x = Tensor::<B, 3>::from_data(TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]), device);
-        let emb: Vec<f32> = model.encode_audio(x, &valid).into_data().convert::<f32>().into_vec().unwrap_or_default();
+        let emb = read_back(model.encode_audio(x, &valid))?;
         for (row, &i) in emb.chunks(dim).zip(chunk) {
             audio[i * dim..(i + 1) * dim].copy_from_slice(row);
         }
@@ -61,7 +66,7 @@ pub fn evaluate_model<B: Backend>(
         let tokens = tokenizer.encode_batch(&refs)?;
         model.text_encoder.check_tokens(&tokens)?;
         let (ids, mask, types) = tokens.to_tensors::<B>(device);
-        text.extend(model.encode_text(ids, mask, types).into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default());
+        text.extend(read_back(model.encode_text(ids, mask, types))?);
     }
     let sims = similarity(&text, &audio, dim);
     let metrics = evaluate(&sims, &[val.captions.len(), n], Some(val.captions_per_clip))?;
@@ -79,4 +84,51 @@ pub fn similarity(text: &[f32], audio: &[f32], dim: usize) -> Vec<f32> {
         }
     });
     out
+}
+
+/// What to evaluate a checkpoint on.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Caption tables (Parquet or caption JSON) of the evaluation clips.
+    pub captions: Vec<PathBuf>,
+    /// Waveform index of the packed evaluation clips.
+    pub waveforms: PathBuf,
+    /// Captions per clip (the first K of each clip); `None`: the most common count.
+    pub captions_per_clip: Option<usize>,
+    /// Clips per forward pass.
+    pub batch_size: usize,
+}
+
+/// A checkpoint's evaluation, with what was left out of the set.
+pub struct CheckpointEvaluation {
+    pub evaluation: Evaluation,
+    /// The clips evaluated, in the similarity matrix's column order.
+    pub audio_ids: Vec<String>,
+    /// Clips with captions but no packed waveform (left out).
+    pub no_waveform: Vec<String>,
+    /// Clips with fewer captions than the others (left out).
+    pub dropped: usize,
+}
+
+/// Load the model of `source` and evaluate it on the clips of `opts` (what `clap-tools eval` and the
+/// demo run); `progress` counts embedded clips.
+pub fn evaluate_checkpoint<B: Backend>(
+    source: &ModelSource,
+    opts: &EvalOptions,
+    device: B::Device,
+    progress: &dyn crate::progress::Progress,
+) -> Result<CheckpointEvaluation> {
+    if opts.captions_per_clip == Some(0) {
+        return Err(crate::Error::config("captions_per_clip", "must be at least 1"));
+    }
+    let text_dir = source.tokenizer_dir()?;
+    let e = Embedder::<B>::load(source, device)?;
+    let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
+    let joined = join(&opts.captions, &opts.waveforms, e.config.sample_rate)?;
+    let no_waveform = joined.no_waveform.clone();
+    let set = EvalSet::new(joined, opts.captions_per_clip)?;
+    progress.start(set.audio_ids.len() as u64);
+    let evaluation =
+        evaluate_model(&e.model, &set, &e.logmel, &tokenizer, opts.batch_size, &e.device, |n| progress.advance(n as u64))?;
+    Ok(CheckpointEvaluation { evaluation, audio_ids: set.audio_ids, no_waveform, dropped: set.dropped })
 }

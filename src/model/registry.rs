@@ -1,0 +1,288 @@
+//! The one place where encoders are registered. Each encoder lives in a file of its own (its module,
+//! its shape config, its training-config settings, its pretrained loader); here each is given:
+//! - its `kind` in a training config ([`AudioSection`], [`TextSection`]: serde-tagged, so an unknown
+//!   kind or a key the kind does not take fails when the TOML is parsed, naming it), with its range
+//!   checks, its paths and its pretrained weights;
+//! - its shape in a checkpoint's `clap.json` ([`AudioEncoderConfig`], [`TextEncoderConfig`], tagged
+//!   the same way, so a checkpoint says which encoder it holds) and its constructor;
+//! - its place in the model ([`AudioModel`], [`TextModel`], which dispatch to the traits of
+//!   [`super::encoder`]).
+//!
+//! Resuming compares the resolved shapes (`clap.json`'s configs), so a new encoder needs nothing
+//! there. Adding an audio encoder: write `model/NEW.rs` (module + `NewConfig` + `NewSettings` +
+//! `impl AudioEncoder`), then add one variant to each audio enum below and its arms to their `match`es.
+//! The encoders registered:
+//! - audio: `cnn14` ([`super::cnn14`], the reference's), `small_cnn` ([`super::small_cnn`]);
+//! - text: `bert` ([`super::bert`], the reference's), `small` ([`super::small_text`]).
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+use clap_tools_backends::burn;
+use serde::{Deserialize, Serialize};
+
+use super::bert::{Bert, BertConfig, BertSettings};
+use super::cnn14::{Cnn14, Cnn14Config, Cnn14Settings};
+use super::encoder::{AudioEncoder, TextEncoder};
+use super::small_cnn::{SmallCnn, SmallCnnConfig, SmallCnnSettings};
+use super::small_text::{SmallText, SmallTextConfig, SmallTextSettings};
+use super::tokenizer::Tokens;
+use crate::error::Result;
+
+/// `[model.audio]` of a training config: `kind` and that encoder's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AudioSection {
+    Cnn14(Cnn14Settings),
+    SmallCnn(SmallCnnSettings),
+}
+
+impl AudioSection {
+    /// The encoder's shape (what `clap.json` records).
+    pub fn encoder(&self, n_mels: usize) -> AudioEncoderConfig {
+        match self {
+            Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config(n_mels)),
+            Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config(n_mels)),
+        }
+    }
+
+    /// Bad values, each with its key under `key` (`model.audio`).
+    pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
+        match self {
+            Self::Cnn14(s) => s.problems(key, check),
+            Self::SmallCnn(s) => s.problems(key, check),
+        }
+    }
+
+    /// The paths the settings name (resolved against the config file).
+    pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            Self::Cnn14(s) => s.pretrained.iter_mut().collect(),
+            Self::SmallCnn(_) => Vec::new(),
+        }
+    }
+
+    /// Pretrained weights for the encoder of shape `config`, when the settings name some.
+    pub fn load_pretrained<B: Backend>(&self, config: &AudioEncoderConfig, device: &B::Device) -> Result<Option<AudioModel<B>>> {
+        Ok(match (self, config) {
+            (Self::Cnn14(s), AudioEncoderConfig::Cnn14(c)) => s.load_pretrained(c, device)?.map(AudioModel::Cnn14),
+            _ => None,
+        })
+    }
+}
+
+/// `[model.text]` of a training config: `kind` and that encoder's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TextSection {
+    Bert(BertSettings),
+    Small(SmallTextSettings),
+}
+
+impl TextSection {
+    /// The folder with the vocabulary (and, for bert, the model).
+    pub fn dir(&self) -> &PathBuf {
+        match self {
+            Self::Bert(s) => &s.dir,
+            Self::Small(s) => &s.dir,
+        }
+    }
+
+    pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            Self::Bert(s) => vec![&mut s.dir],
+            Self::Small(s) => vec![&mut s.dir],
+        }
+    }
+
+    /// The encoder's shape: a bert's from its folder's config.json; a small encoder's vocabulary
+    /// from the tokenizer.
+    pub fn encoder(&self, vocab_size: usize, max_tokens: usize) -> Result<TextEncoderConfig> {
+        Ok(match self {
+            Self::Bert(s) => TextEncoderConfig::Bert(s.config()?),
+            Self::Small(s) => TextEncoderConfig::Small(s.config(vocab_size, max_tokens)),
+        })
+    }
+
+    /// Bad values, each with its key under `key` (`model.text`).
+    pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
+        match self {
+            Self::Bert(_) => {}
+            Self::Small(s) => s.problems(key, check),
+        }
+    }
+
+    /// Whether training starts from the folder's weights.
+    pub fn pretrained(&self) -> bool {
+        matches!(self, Self::Bert(s) if s.pretrained())
+    }
+
+    /// Pretrained weights, when the settings ask for them.
+    pub fn load_pretrained<B: Backend>(&self, device: &B::Device) -> Result<Option<TextModel<B>>> {
+        Ok(match self {
+            Self::Bert(s) => s.load_pretrained(device)?.map(TextModel::Bert),
+            Self::Small(_) => None,
+        })
+    }
+}
+
+/// The audio encoder of a CLAP model, as its config chose it.
+#[derive(Module, Debug)]
+pub enum AudioModel<B: Backend> {
+    Cnn14(Cnn14<B>),
+    SmallCnn(SmallCnn<B>),
+}
+
+/// The text encoder of a CLAP model, as its config chose it.
+#[derive(Module, Debug)]
+pub enum TextModel<B: Backend> {
+    Bert(Bert<B>),
+    Small(SmallText<B>),
+}
+
+impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
+    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        match self {
+            Self::Cnn14(m) => m.encode(mel, valid_frames),
+            Self::SmallCnn(m) => m.encode(mel, valid_frames),
+        }
+    }
+    fn output_dim(&self) -> usize {
+        match self {
+            Self::Cnn14(m) => AudioEncoder::output_dim(m),
+            Self::SmallCnn(m) => AudioEncoder::output_dim(m),
+        }
+    }
+    fn min_frames(&self) -> usize {
+        match self {
+            Self::Cnn14(m) => m.min_frames(),
+            Self::SmallCnn(m) => m.min_frames(),
+        }
+    }
+}
+
+impl<B: Backend> TextEncoder<B> for TextModel<B> {
+    fn check_tokens(&self, tokens: &Tokens) -> Result<()> {
+        match self {
+            Self::Bert(m) => m.check_tokens(tokens),
+            Self::Small(m) => TextEncoder::check_tokens(m, tokens),
+        }
+    }
+    fn encode(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>, types: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        match self {
+            Self::Bert(m) => TextEncoder::encode(m, ids, mask, types),
+            Self::Small(m) => TextEncoder::encode(m, ids, mask, types),
+        }
+    }
+    fn output_dim(&self) -> usize {
+        match self {
+            Self::Bert(m) => TextEncoder::output_dim(m),
+            Self::Small(m) => TextEncoder::output_dim(m),
+        }
+    }
+}
+
+/// Which audio encoder, with its shape: `{"kind": "cnn14", …}` in `clap.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AudioEncoderConfig {
+    Cnn14(Cnn14Config),
+    SmallCnn(SmallCnnConfig),
+}
+
+impl AudioEncoderConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> AudioModel<B> {
+        match self {
+            Self::Cnn14(c) => AudioModel::Cnn14(c.init(device)),
+            Self::SmallCnn(c) => AudioModel::SmallCnn(c.init(device)),
+        }
+    }
+
+    /// The name a config uses for this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cnn14(_) => "cnn14",
+            Self::SmallCnn(_) => "small_cnn",
+        }
+    }
+
+    /// A short description for logs, e.g. `CNN14 [64, 128, 256, 512, 1024, 2048]`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Cnn14(c) => format!("CNN14 {:?}", c.channels),
+            Self::SmallCnn(c) => format!("small CNN {:?} → {}", c.channels, c.dim),
+        }
+    }
+
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Self::Cnn14(c) => c.embed_dim(),
+            Self::SmallCnn(c) => c.dim,
+        }
+    }
+
+    pub fn min_frames(&self) -> usize {
+        match self {
+            Self::Cnn14(_) => super::cnn14::DOWNSAMPLE,
+            Self::SmallCnn(c) => c.downsample(),
+        }
+    }
+}
+
+/// Which text encoder, with its shape: `{"kind": "bert", …}` in `clap.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TextEncoderConfig {
+    Bert(BertConfig),
+    Small(SmallTextConfig),
+}
+
+impl TextEncoderConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<TextModel<B>> {
+        Ok(match self {
+            Self::Bert(c) => TextModel::Bert(c.init(device)?),
+            Self::Small(c) => TextModel::Small(c.init(device)),
+        })
+    }
+
+    /// The name a config uses for this kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Bert(_) => "bert",
+            Self::Small(_) => "small",
+        }
+    }
+
+    /// A short description for logs, e.g. `BERT 8 layers × 512`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Bert(c) => format!("BERT {} layers × {}", c.num_hidden_layers, c.hidden_size),
+            Self::Small(c) => format!("small text encoder × {}", c.dim),
+        }
+    }
+
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Self::Bert(c) => c.hidden_size,
+            Self::Small(c) => c.dim,
+        }
+    }
+
+    /// Size of the vocabulary the token ids must stay below.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Bert(c) => c.vocab_size,
+            Self::Small(c) => c.vocab_size,
+        }
+    }
+
+    /// The most tokens per caption.
+    pub fn max_positions(&self) -> usize {
+        match self {
+            Self::Bert(c) => c.max_position_embeddings,
+            Self::Small(c) => c.max_positions,
+        }
+    }
+}
