@@ -57,6 +57,10 @@ pub enum Error {
     #[error("training stopped at iteration {iteration}: {msg}")]
     Training { iteration: u64, msg: String },
 
+    /// A new training run asked for in a folder that holds an earlier run's checkpoints.
+    #[error("{}: holds checkpoints of an earlier run: resume it, or set checkpoint.dir to a new folder", run.display())]
+    RunExists { run: PathBuf },
+
     /// A fault of clap-tools itself (a worker thread gone, a value that cannot be serialised).
     #[error("internal error: {0} (please report it)")]
     Internal(String),

@@ -46,7 +46,14 @@ pub fn run(a: Args) -> Result<()> {
             IdFrom::Relative => scan::IdFrom::Relative,
         },
     };
-    let listing = scan::list_audio(&a.audio_dir, &opts)?;
+    let listing = match scan::list_audio(&a.audio_dir, &opts) {
+        Ok(l) => l,
+        // Repeated file names in a tree: the flag that takes audio_ids from the paths instead.
+        Err(e @ clap_tools::Error::Many { .. }) if opts.id_from == scan::IdFrom::Name => {
+            anyhow::bail!("{e}use --id relative to take audio_ids from the paths below the folder")
+        }
+        Err(e) => return Err(e.into()),
+    };
     for (path, reason) in &listing.skipped {
         warn!("skipped {}: {reason}", path.display());
     }

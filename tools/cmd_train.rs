@@ -47,7 +47,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let opts = TrainOptions { resume: a.resume, stop_after: a.stop_after };
     let bar = crate::progress(cfg.schedule.total_iterations, "iterations");
-    let summary = train(&cfg, &opts, |e| match e {
+    let summary = match train(&cfg, &opts, |e| match e {
         Event::Start { total, start, train_clips, val_clips, val_captions, devices } => {
             bar.set_length(total);
             bar.set_position(start);
@@ -78,7 +78,11 @@ pub fn run(a: Args) -> Result<()> {
             });
         }
         Event::Checkpoint { path } => bar.suspend(|| info!("checkpoint {}", path.display())),
-    })?;
+    }) {
+        Ok(s) => s,
+        Err(e @ clap_tools::Error::RunExists { .. }) => anyhow::bail!("{e} (--resume continues it)"),
+        Err(e) => return Err(e.into()),
+    };
     bar.finish_and_clear();
     info!(
         "{} iterations ({:.1} samples/s); best t2a geometric mean {:.2} at iteration {} → {}",

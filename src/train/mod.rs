@@ -5,4 +5,5 @@
 pub mod config;
 pub mod data;
 pub mod parallel;
+pub mod run;
 pub mod trainer;

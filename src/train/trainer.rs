@@ -1,20 +1,9 @@
 //! The training loop: Adam, cosine schedule with linear warm-up per iteration, optional gradient
 //! clipping, validation every N iterations with all retrieval metrics, the best checkpoint by the
 //! t2a geometric mean of R1-R5-R10, periodic checkpoints with retention, a JSONL log, and resume.
-//!
-//! A run folder holds:
-//! - `config.json`: the configuration used;
-//! - `log.jsonl`: one line per iteration (loss, lr, logit scale, samples/s) and per validation;
-//! - `checkpoints/iter-NNNNNNNN/`: `clap.json` + `model.safetensors` (the model, as `embed` and `eval`
-//!   read it), the tokenizer files, `model.bin` + `optimizer.bin` (the model with its parameter ids
-//!   and Adam's state, for resuming) and `state.json`;
-//! - `best/`: the model of the best validation so far (no optimizer state).
-//!
-//! Every checkpoint is written under a `.partial` name and renamed when complete, so a kill leaves
-//! either the previous checkpoint or the new one. Batches depend only on (seed, iteration) and the
+//! The run folder it writes is [`super::run`]'s. Batches depend only on (seed, iteration) and the
 //! random state is reseeded per iteration, so resuming continues exactly where the checkpoint was.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,12 +11,13 @@ use std::time::Instant;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, Optimizer};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use clap_tools_backends::{burn, AutodiffSelected};
-use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use super::run::{checkpoints_dir, check_same_run, latest_checkpoint, prune, restore_best, save_checkpoint, write_json, Log};
+pub use super::run::{TrainState, TOKENIZER_FILES};
 use super::data::{Loader, TrainSource};
 use crate::eval::{evaluate_model, join, EvalSet};
 use crate::error::{Error, Result};
@@ -35,11 +25,6 @@ use crate::eval::metrics::Metrics;
 use crate::model::clap::{Clap, ClapConfig};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
-
-/// Files of the text encoder's folder copied into every checkpoint, so a checkpoint folder is all
-/// `embed` and `eval` need.
-pub const TOKENIZER_FILES: &[&str] =
-    &["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
 /// The learning rate of iteration `i` (0-based): linear warm-up from 0, then half a cosine to 0, as
 /// the reference's `cosine_with_warmup` (a LambdaLR stepped once per iteration).
@@ -51,22 +36,6 @@ pub fn learning_rate(base: f64, i: u64, warmup: u64, total: u64) -> f64 {
     base * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
 }
 
-/// What a checkpoint's `state.json` records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Iterations completed.
-    pub iteration: u64,
-    pub best_score: Option<f64>,
-    pub best_iteration: Option<u64>,
-    pub seed: u64,
-    /// Devices the run trained on (the batch parts, and so BatchNorm's statistics, follow them).
-    #[serde(default = "one")]
-    pub devices: usize,
-}
-
-fn one() -> usize {
-    1
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
@@ -95,101 +64,6 @@ pub enum Event<'a> {
     Validating { iteration: u64 },
     Validated { iteration: u64, metrics: &'a Metrics, best: bool },
     Checkpoint { path: &'a Path },
-}
-
-fn checkpoints_dir(run: &Path) -> PathBuf {
-    run.join("checkpoints")
-}
-
-/// The newest complete checkpoint of a run (a folder `iter-N` with its `state.json`).
-pub fn latest_checkpoint(run: &Path) -> Result<Option<(u64, PathBuf)>> {
-    let dir = checkpoints_dir(run);
-    if !dir.is_dir() {
-        return Ok(None);
-    }
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let Some(n) = name.strip_prefix("iter-").and_then(|n| n.parse::<u64>().ok()) else { continue };
-        if path.join("state.json").is_file() && best.as_ref().is_none_or(|(b, _)| n > *b) {
-            best = Some((n, path));
-        }
-    }
-    Ok(best)
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::file(path, e.to_string()))?;
-    crate::atomic::write_bytes(path, &bytes)
-}
-
-fn remove_dir(path: &Path) -> Result<()> {
-    if path.exists() {
-        std::fs::remove_dir_all(path).map_err(|e| Error::io(path, e))?;
-    }
-    Ok(())
-}
-
-/// Write a model checkpoint folder atomically: everything goes to `dest.partial`, which is renamed.
-fn save_checkpoint<B: Backend>(
-    model: &Clap<B>,
-    config: &ClapConfig,
-    text_dir: &Path,
-    dest: &Path,
-    extra: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let partial = dest.with_extension("partial");
-    remove_dir(&partial)?;
-    model.save_dir(config, &partial)?;
-    for f in TOKENIZER_FILES {
-        let src = text_dir.join(f);
-        if src.is_file() {
-            std::fs::copy(&src, partial.join(f)).map_err(|e| Error::io(&src, e))?;
-        }
-    }
-    extra(&partial)?;
-    // Replace an older folder of the same name: move it aside first so a crash keeps one of them.
-    let old = dest.with_extension("old");
-    if dest.exists() {
-        remove_dir(&old)?;
-        std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
-    }
-    std::fs::rename(&partial, dest).map_err(|e| Error::io(dest, e))?;
-    remove_dir(&old)
-}
-
-/// Append lines to the JSONL log.
-struct Log {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-impl Log {
-    /// Open the run's log, keeping only the lines of iterations ≤ `keep_until` (a resumed run
-    /// rewrites what the interrupted one logged after its last checkpoint).
-    fn open(path: &Path, keep_until: Option<u64>) -> Result<Self> {
-        let kept: String = match (keep_until, std::fs::read_to_string(path)) {
-            (Some(until), Ok(text)) => text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<serde_json::Value>(l)
-                        .ok()
-                        .and_then(|v| v["iteration"].as_u64())
-                        .is_some_and(|i| i <= until)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect(),
-            _ => String::new(),
-        };
-        crate::atomic::write_bytes(path, kept.as_bytes())?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self { file, path: path.to_path_buf() })
-    }
-
-    fn line(&mut self, value: serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{value}").map_err(|e| Error::io(&self.path, e))
-    }
 }
 
 fn seed_for(seed: u64, iteration: u64) -> u64 {
@@ -277,10 +151,7 @@ pub fn train_on<B: AutodiffBackend>(
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let latest = latest_checkpoint(&run)?;
     if !opts.resume && (latest.is_some() || run.join("best").exists()) {
-        return Err(Error::file(
-            &run,
-            "holds checkpoints of an earlier run: resume it, or set checkpoint.dir to a new folder",
-        ));
+        return Err(Error::RunExists { run: run.clone() });
     }
     let resumed = if opts.resume { latest } else { None };
     if let Some((_, dir)) = &resumed {
@@ -427,89 +298,6 @@ pub fn train_on<B: AutodiffBackend>(
         last_metrics,
         samples_per_second: samples as f64 / began.elapsed().as_secs_f64().max(1e-9),
     })
-}
-
-/// Settings that fix what a run computes: a resumed run must have the same ones.
-fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(saved) else { return Ok(()) };
-    let old: TrainConfig = serde_json::from_str(&text).map_err(|e| {
-        let older = ["audio_encoder", "text_encoder_dir"].iter().any(|k| text.contains(&format!("\"{k}\"")));
-        Error::file(
-            saved,
-            if older {
-                "written by an older clap-tools (before [model.audio] and [model.text]): this run cannot be resumed; start a new one (its best/ still works with eval and embed)".to_string()
-            } else {
-                format!("not a run config: {e}")
-            },
-        )
-    })?;
-    let mut diff = Vec::new();
-    let mut same = |key: &str, a: String, b: String| {
-        if a != b {
-            diff.push(format!("{key}: {a} in the run, {b} now"));
-        }
-    };
-    same("train.seed", old.train.seed.to_string(), cfg.train.seed.to_string());
-    same("train.batch_size", old.train.batch_size.to_string(), cfg.train.batch_size.to_string());
-    same("data.crop_seconds", old.data.crop_seconds.to_string(), cfg.data.crop_seconds.to_string());
-    same("data.sample_rate", old.data.sample_rate.to_string(), cfg.data.sample_rate.to_string());
-    same("schedule.warmup_iterations", old.schedule.warmup_iterations.to_string(), cfg.schedule.warmup_iterations.to_string());
-    same("schedule.total_iterations", old.schedule.total_iterations.to_string(), cfg.schedule.total_iterations.to_string());
-    same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
-    same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
-    same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
-    let n = crate::model::logmel::N_MELS;
-    same("model.audio", format!("{:?}", old.model.audio.encoder(n)), format!("{:?}", cfg.model.audio.encoder(n)));
-    // The text settings but the folder (which may move with the run; its vocabulary is compared below).
-    let text = |t: &super::config::TextSection| {
-        let mut t = t.clone();
-        t.paths_mut().into_iter().for_each(|p| *p = PathBuf::new());
-        format!("{t:?}")
-    };
-    same("model.text", text(&old.model.text), text(&cfg.model.text));
-    // The text folder may have moved with the run (paths are relative to the config): what must not
-    // change is the vocabulary, which every checkpoint keeps a copy of.
-    for f in TOKENIZER_FILES {
-        let (kept, now) = (checkpoint.join(f), cfg.model.text.dir().join(f));
-        if std::fs::read(&kept).ok() != std::fs::read(&now).ok() {
-            same("model.text.dir", format!("the vocabulary kept in {}", kept.display()), format!("a different {}", now.display()));
-        }
-    }
-    if diff.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Many { path: saved.to_path_buf(), problems: diff.into_iter().map(|d| format!("resume needs the run's settings: {d}")).collect() })
-    }
-}
-
-/// A crash between the renames of `best/` can leave only `best.old` (the previous best): put it back.
-fn restore_best(run: &Path) -> Result<()> {
-    let (best, old) = (run.join("best"), run.join("best.old"));
-    if !best.exists() && old.is_dir() {
-        std::fs::rename(&old, &best).map_err(|e| Error::io(&best, e))?;
-    }
-    remove_dir(&run.join("best.partial"))
-}
-
-/// Keep the newest `keep` periodic checkpoints; remove older ones and any leftover `.partial`.
-fn prune(run: &Path, keep: usize) -> Result<()> {
-    let dir = checkpoints_dir(run);
-    let mut found: Vec<(u64, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-        if name.ends_with(".partial") || name.ends_with(".old") {
-            remove_dir(&path)?;
-        } else if let Some(n) = name.strip_prefix("iter-").and_then(|n| n.parse::<u64>().ok()) {
-            found.push((n, path));
-        }
-    }
-    found.sort();
-    let excess = found.len().saturating_sub(keep);
-    for (_, path) in found.into_iter().take(excess) {
-        remove_dir(&path)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ pub mod prng;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use clap_tools::demo::formats;
+
 /// The Python of the test venv: $CLAP_TOOLS_PYTHON, or .venv/bin/python (scripts/test.sh makes it).
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("CLAP_TOOLS_PYTHON") {
@@ -92,16 +94,10 @@ pub fn demo_data_toml(data: &Path) -> String {
 
 /// Write a short 16-bit WAV (a tone) with `channels` channels.
 pub fn write_wav(path: &Path, sample_rate: u32, channels: u16, frames: usize) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..frames {
-        let v = ((i as f32 * 0.05).sin() * 10000.0) as i16;
-        for _ in 0..channels {
-            w.write_sample(v).unwrap();
-        }
-    }
-    w.finalize().unwrap();
+    let tone: Vec<f32> = (0..frames)
+        .flat_map(|i| std::iter::repeat_n((i as f32 * 0.05).sin() * 10000.0 / 32767.0, channels as usize))
+        .collect();
+    formats::wav_i16(path, &tone, channels, sample_rate).unwrap();
 }
 
 /// Names that break naive CSV/TSV handling.
@@ -126,33 +122,36 @@ pub fn clotho(dir: &Path) -> Clotho {
         write_wav(&audio.join(n), 44100, 1, 4410);
     }
     let captions = dir.join("clotho_captions_development.csv");
-    let mut w = csv::Writer::from_path(&captions).unwrap();
-    w.write_record(["file_name", "caption_1", "caption_2", "caption_3", "caption_4", "caption_5"]).unwrap();
-    for (i, n) in ODD_NAMES.iter().enumerate() {
-        w.write_record([
-            n.to_string(),
-            format!("A bird sings, then a car passes {i}."),
-            format!("Rain \"falls\" on a roof\nwhile wind blows {i}"),
-            format!("Café noise with people talking {i}"),
-            "Water drips into a bucket.".to_string(),
-            format!("A dog barks {i} times"),
-        ])
-        .unwrap();
-    }
-    w.flush().unwrap();
+    let rows: Vec<(String, Vec<String>)> = ODD_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (n.to_string(), vec![
+                format!("A bird sings, then a car passes {i}."),
+                format!("Rain \"falls\" on a roof\nwhile wind blows {i}"),
+                format!("Café noise with people talking {i}"),
+                "Water drips into a bucket.".to_string(),
+                format!("A dog barks {i} times"),
+            ])
+        })
+        .collect();
+    formats::clotho_captions(&captions, &rows).unwrap();
+    // ISO-8859-1, as Clotho's metadata files are.
     let metadata = dir.join("clotho_metadata_development.csv");
-    let mut meta = b"file_name,keywords,sound_id,sound_link,start_end_samples,manufacturer,license\n".to_vec();
-    for (i, n) in ODD_NAMES.iter().enumerate() {
-        let line = format!(
-            "\"{}\",bird;car;rue,{},https://freesound.org/s/{},\"[0, 100]\",Zoom H4n caf\u{e9},CC0\n",
-            n.replace('"', "\"\""),
-            1000 + i,
-            1000 + i
-        );
-        // ISO-8859-1, as Clotho's metadata files are.
-        meta.extend(line.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }));
-    }
-    std::fs::write(&metadata, meta).unwrap();
+    let meta: Vec<formats::ClothoMetadata> = ODD_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| formats::ClothoMetadata {
+            file_name: n.to_string(),
+            keywords: vec!["bird".into(), "car".into(), "rue".into()],
+            sound_id: (1000 + i).to_string(),
+            sound_link: format!("https://freesound.org/s/{}", 1000 + i),
+            start_end_samples: "[0, 100]".into(),
+            manufacturer: "Zoom H4n caf\u{e9}".into(),
+            license: "CC0".into(),
+        })
+        .collect();
+    formats::clotho_metadata(&metadata, &meta).unwrap();
     Clotho { audio, captions, metadata }
 }
 
@@ -166,23 +165,28 @@ pub struct AudioCaps {
 pub fn audiocaps(dir: &Path) -> AudioCaps {
     let audio = dir.join("audiocaps_audio");
     let meta = dir.join("audiocaps");
-    std::fs::create_dir_all(&meta).unwrap();
     let train = meta.join("train.csv");
     let val = meta.join("val.csv");
-    let mut t = String::from("audiocap_id,youtube_id,start_time,caption\n");
+    let row = |id: i64, yt: String, start: i64, caption: String| formats::AudioCapsRow {
+        audiocap_id: id,
+        youtube_id: yt,
+        start_time: start,
+        caption,
+    };
+    let mut t = Vec::new();
     for i in 0..4 {
-        t += &format!("{},yt-train_{i:02},30,\"Engine revving, then idling {i}\"\n", 100 + i);
+        t.push(row(100 + i, format!("yt-train_{i:02}"), 30, format!("Engine revving, then idling {i}")));
         write_wav(&audio.join(format!("Yyt-train_{i:02}.wav")), 16000, 2, 1600);
     }
-    std::fs::write(&train, t).unwrap();
-    let mut v = String::from("audiocap_id,youtube_id,start_time,caption\n");
+    formats::audiocaps_csv(&train, &t).unwrap();
+    let mut v = Vec::new();
     for i in 0..2 {
         for k in 0..5 {
-            v += &format!("{},yt-val_{i:02},{},People talk {k} in a room {i}\n", 200 + i * 5 + k, 10 * i);
+            v.push(row(200 + i * 5 + k, format!("yt-val_{i:02}"), 10 * i, format!("People talk {k} in a room {i}")));
         }
         write_wav(&audio.join(format!("Yyt-val_{i:02}.wav")), 16000, 1, 1600);
     }
-    std::fs::write(&val, v).unwrap();
+    formats::audiocaps_csv(&val, &v).unwrap();
     AudioCaps { audio, train, val }
 }
 
@@ -195,19 +199,20 @@ pub struct Macs {
 pub fn macs(dir: &Path) -> Macs {
     let audio = dir.join("macs_audio");
     let yaml = dir.join("MACS.yaml");
-    let mut y = String::from("files:\n");
+    let mut files = Vec::new();
     for i in 0..3 {
         let name = format!("airport-lisbon-1000-{i}-a.wav");
         write_wav(&audio.join(&name), 48000, 2, 4800);
-        y += &format!("- filename: {name}\n  annotations:\n");
-        for k in 0..(2 + i) {
-            y += &format!(
-                "  - annotator_id: {}\n    sentence: \"people talking, footsteps {k} and announcements {i}\"\n    tags:\n    - adults_talking\n    - footsteps\n",
-                30 + k
-            );
-        }
+        let annotations = (0..(2 + i))
+            .map(|k| formats::MacsAnnotation {
+                annotator_id: 30 + k,
+                sentence: format!("people talking, footsteps {k} and announcements {i}"),
+                tags: vec!["adults_talking".into(), "footsteps".into()],
+            })
+            .collect();
+        files.push((name, annotations));
     }
-    std::fs::write(&yaml, y).unwrap();
+    formats::macs_yaml(&yaml, &files).unwrap();
     Macs { audio, yaml }
 }
 

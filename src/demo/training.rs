@@ -1,0 +1,202 @@
+//! The demo's model steps: a text encoder folder over the demo captions, a config written beside the
+//! data (paths relative to it), training, evaluation of the best checkpoint on the held-out clips, and
+//! a few text searches.
+
+use std::path::{Path, PathBuf};
+
+use super::pipeline::DemoOutputs;
+use crate::error::{Error, Result};
+
+/// Settings of the demo's training run: the small CNN and the small text encoder, trained from scratch on
+/// the CPU.
+#[derive(Debug, Clone)]
+pub struct DemoTrainOptions {
+    pub iterations: u64,
+    pub batch_size: usize,
+    pub val_interval: u64,
+    pub crop_seconds: f64,
+    /// Widths of the small CNN's blocks, and its clip vector.
+    pub audio_channels: Vec<usize>,
+    pub audio_dim: usize,
+    /// Width of the small text encoder (and of the BERT config written beside the vocabulary).
+    pub hidden: usize,
+    pub shared_dim: usize,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl Default for DemoTrainOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 300,
+            batch_size: 32,
+            val_interval: 100,
+            crop_seconds: 1.5,
+            audio_channels: vec![16, 32, 64, 128],
+            audio_dim: 128,
+            hidden: 64,
+            shared_dim: 64,
+            lr: 2e-3,
+            seed: 1,
+        }
+    }
+}
+
+/// Write a text encoder folder for the demo: a WordPiece vocabulary of every word of the captions
+/// (so nothing is [UNK]) and a small BERT config.json (random weights: it is trained from scratch).
+pub fn write_text_encoder(dir: &Path, captions: &[String], hidden: usize) -> Result<usize> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut words = std::collections::BTreeSet::new();
+    for c in captions {
+        let lower = c.to_lowercase();
+        let mut word = String::new();
+        for ch in lower.chars() {
+            if ch.is_alphanumeric() {
+                word.push(ch);
+            } else {
+                if !word.is_empty() {
+                    words.insert(std::mem::take(&mut word));
+                }
+                if !ch.is_whitespace() {
+                    words.insert(ch.to_string());
+                }
+            }
+        }
+        if !word.is_empty() {
+            words.insert(word);
+        }
+    }
+    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].iter().map(|s| s.to_string()).collect();
+    vocab.extend(words);
+    crate::atomic::write_bytes(&dir.join("vocab.txt"), (vocab.join("\n") + "\n").as_bytes())?;
+    let config = crate::model::bert::BertConfig::new(vocab.len(), hidden, 2, 4, hidden * 2, 64);
+    crate::atomic::write_bytes(&dir.join("config.json"), config.to_json()?.as_bytes())?;
+    Ok(vocab.len())
+}
+
+/// The training config of the demo, with paths into its output folder.
+pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> crate::train::config::TrainConfig {
+    use crate::train::config::*;
+    let waveforms = data.packed.index_csv.with_file_name("waveforms.parquet");
+    TrainConfig {
+        data: DataConfig {
+            train_captions: vec![data.train.clone()],
+            train_waveforms: waveforms.clone(),
+            val_captions: vec![data.val.clone()],
+            val_waveforms: waveforms,
+            sample_rate: data.sample_rate,
+            crop_seconds: o.crop_seconds,
+        },
+        model: ModelConfig {
+            audio: AudioSection::SmallCnn(crate::model::small_cnn::SmallCnnSettings {
+                channels: Some(o.audio_channels.clone()),
+                dim: Some(o.audio_dim),
+            }),
+            text: TextSection::Small(crate::model::small_text::SmallTextSettings {
+                dir: out.join("text_encoder"),
+                dim: Some(o.hidden),
+            }),
+            shared_dim: o.shared_dim,
+            max_tokens: 30,
+            specaugment: false,
+        },
+        optimizer: OptimizerConfig { lr: o.lr, grad_clip_norm: Some(5.0), ..Default::default() },
+        schedule: ScheduleConfig { warmup_iterations: (o.iterations / 10).max(1), total_iterations: o.iterations },
+        train: LoopConfig {
+            batch_size: o.batch_size,
+            val_interval: o.val_interval,
+            val_batch_size: 16,
+            seed: o.seed,
+            workers: 2,
+            // The demo is small: one device, the same run on any build.
+            devices: Some(1),
+        },
+        checkpoint: CheckpointConfig { dir: out.join("run"), every: o.val_interval, keep: 1 },
+    }
+}
+
+/// A text query against the held-out clips and its best matches (audio_id, cosine, the clip's kind).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Search {
+    pub query: String,
+    pub hits: Vec<(String, f32, String)>,
+}
+
+/// What the demo's training produced.
+#[derive(Debug, Clone)]
+pub struct DemoTrained {
+    pub config: PathBuf,
+    pub summary: crate::train::trainer::Summary,
+    /// Held-out metrics of the best checkpoint.
+    pub metrics: crate::eval::Metrics,
+    /// t2a R@1 of a random ranking, in percent.
+    pub chance_r1: f64,
+    pub searches: Vec<Search>,
+}
+
+/// The demo's model steps: write the text encoder folder and the config (OUT/demo.toml), train,
+/// evaluate the best checkpoint on the held-out clips, and search them with a few queries.
+pub fn train_and_search(
+    out: &Path,
+    data: &DemoOutputs,
+    o: &DemoTrainOptions,
+    on: impl FnMut(crate::train::trainer::Event),
+) -> Result<DemoTrained> {
+    use crate::eval::{evaluate_checkpoint, join, similarity, EvalOptions, EvalSet};
+    use crate::model::checkpoint::{Embedder, ModelSource};
+    use crate::train::{config::TrainConfig, trainer};
+    let captions: Vec<String> = data.corpus.clips.iter().flat_map(|c| c.captions.iter().cloned()).collect();
+    write_text_encoder(&out.join("text_encoder"), &captions, o.hidden)?;
+    let config_path = out.join("demo.toml");
+    // Paths relative to demo.toml, so the demo folder works from any working directory and when moved.
+    let cfg = train_config(out, data, o).relative_to(&config_path);
+    let text = toml::to_string(&cfg).map_err(|e| Error::Internal(format!("demo config: {e}")))?;
+    crate::atomic::write_bytes(&config_path, text.as_bytes())?;
+    // Train from the file, as a user's run would.
+    let cfg = TrainConfig::from_file(&config_path)?;
+    let summary = trainer::train(&cfg, &trainer::TrainOptions::default(), on)?;
+
+    let best = summary.run_dir.join("best");
+    let source = ModelSource { checkpoint: best.clone(), text_encoder: None, sample_rate: cfg.data.sample_rate };
+    let opts = EvalOptions {
+        captions: cfg.data.val_captions.clone(),
+        waveforms: cfg.data.val_waveforms.clone(),
+        captions_per_clip: None,
+        batch_size: 16,
+    };
+    let device = clap_tools_backends::default_device();
+    let eval = evaluate_checkpoint::<clap_tools_backends::Selected>(&source, &opts, device.clone(), &crate::progress::Silent)?;
+    let chance_r1 = 100.0 / eval.audio_ids.len() as f64;
+    let model = Embedder::<clap_tools_backends::Selected>::load(&source, device)?;
+    let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, cfg.model.max_tokens)?;
+    let val = EvalSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
+
+    // Text search over the held-out clips.
+    let kinds: std::collections::HashMap<&str, String> =
+        data.corpus.clips.iter().map(|c| (c.file_name.as_str(), c.kind.label())).collect();
+    let n = val.audio_ids.len();
+    let mut audio = Vec::with_capacity(n * model.dim());
+    for id in &val.audio_ids {
+        let w = val.reader.read(id)?;
+        audio.extend(model.audio(&[&w])?);
+    }
+    let queries = ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
+    let mut searches = Vec::new();
+    for q in queries {
+        let t = model.text(&tokenizer, &[q])?;
+        let scores = similarity(&t, &audio, model.dim());
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let hits = order
+            .iter()
+            .take(3)
+            .map(|&i| {
+                let id = &val.audio_ids[i];
+                (id.clone(), scores[i], kinds.get(id.as_str()).cloned().unwrap_or_default())
+            })
+            .collect();
+        searches.push(Search { query: q.to_string(), hits });
+    }
+    Ok(DemoTrained { config: config_path, summary, metrics: eval.evaluation.metrics, chance_r1, searches })
+}
+
