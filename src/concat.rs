@@ -230,6 +230,6 @@ fn concat_tsv(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
     rep.rows = out.len();
     rep.clips = out.len();
     let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    crate::manifest::wav_csv::write_tsv(output, &header, out.iter().map(|r| r.iter().map(String::as_str).collect()))?;
+    manifest::wav_csv::write_tsv(output, &header, out.iter().map(|r| r.iter().map(String::as_str).collect()))?;
     Ok(rep)
 }

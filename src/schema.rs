@@ -34,14 +34,14 @@ pub enum Kind {
 impl Kind {
     pub fn data_type(self) -> DataType {
         match self {
-            Kind::Utf8 => DataType::Utf8,
-            Kind::UInt16 => DataType::UInt16,
-            Kind::UInt32 => DataType::UInt32,
-            Kind::UInt64 => DataType::UInt64,
-            Kind::Int64 => DataType::Int64,
-            Kind::Float64 => DataType::Float64,
-            Kind::Utf8List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            Kind::Float32List => DataType::List(Arc::new(Field::new("item", DataType::Float32, false))),
+            Utf8 => DataType::Utf8,
+            UInt16 => DataType::UInt16,
+            UInt32 => DataType::UInt32,
+            UInt64 => DataType::UInt64,
+            Int64 => DataType::Int64,
+            Float64 => DataType::Float64,
+            Utf8List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            Float32List => DataType::List(Arc::new(Field::new("item", DataType::Float32, false))),
         }
     }
 }

@@ -68,7 +68,7 @@ pub fn check_transfers(devices: &[Device]) -> Result<(), String> {
             t.sum().into_scalar()
         }));
         match moved {
-            Ok(v) if v == 3.0 => {}
+            Ok(3.0) => {}
             Ok(v) => return Err(format!("a tensor moved from {d:?} to {first:?} arrived changed (sum {v}, not 3)")),
             Err(e) => {
                 let why = e

@@ -157,7 +157,7 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     let rep = crate::concat::concat(&caption_tables, &captions)?;
     log(&format!("concat: {} clips, {} captions → {}", rep.clips, rep.rows, captions.display()));
     let caption_json = tables.join("text.json");
-    crate::manifest::caption_json::export(&crate::table::read_captions(&captions)?, &captions, &caption_json)?;
+    manifest::caption_json::export(&crate::table::read_captions(&captions)?, &captions, &caption_json)?;
     log(&format!("export json → {}", caption_json.display()));
 
     let (train, val) = crate::split::default_outputs(&captions);

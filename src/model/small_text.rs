@@ -105,7 +105,7 @@ mod tests {
         let mut ids = Vec::new();
         let mut mask = Vec::new();
         for r in rows {
-            ids.extend(r.iter().copied().chain(std::iter::repeat(0).take(seq - r.len())));
+            ids.extend(r.iter().copied().chain(std::iter::repeat_n(0, seq - r.len())));
             mask.extend((0..seq).map(|i| i64::from(i < r.len())));
         }
         let t = |v: Vec<i64>| Tensor::from_data(TensorData::new(v, [rows.len(), seq]), &device);
