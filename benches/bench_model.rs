@@ -31,7 +31,7 @@ fn main() {
             let lm = LogMel::for_rate(rate).expect("32000 or 16000");
             let waves: Vec<Vec<f32>> = (0..clips).map(|i| clip(i, n)).collect();
             let _ = lm.compute(&waves[0]); // warm up
-            // one clip at a time, as a data worker computes them
+                                           // one clip at a time, as a data worker computes them
             let t = Instant::now();
             for w in &waves {
                 std::hint::black_box(lm.compute(w));
@@ -59,7 +59,10 @@ fn main() {
             let run = || {
                 let mel = lm.batch(&refs);
                 let valid: Vec<usize> = mel.wave_lengths.iter().map(|&k| lm.frames(k)).collect();
-                let x = Tensor::<Cpu, 3>::from_data(TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]), &device);
+                let x = Tensor::<Cpu, 3>::from_data(
+                    TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]),
+                    &device,
+                );
                 let out = model.forward(x, &valid);
                 std::hint::black_box(out.into_data());
             };

@@ -196,12 +196,8 @@ fn concat_captions(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
 fn concat_tsv(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
     let tables = inputs.iter().map(|p| Tsv::read(p)).collect::<Result<Vec<_>>>()?;
     // Columns common to all inputs, in the first input's order (the reference's inner join).
-    let columns: Vec<String> = tables[0]
-        .header
-        .iter()
-        .filter(|h| tables.iter().all(|t| t.column(h).is_some()))
-        .cloned()
-        .collect();
+    let columns: Vec<String> =
+        tables[0].header.iter().filter(|h| tables.iter().all(|t| t.column(h).is_some())).cloned().collect();
     let mut out: Vec<Vec<String>> = Vec::new();
     let mut seen: HashMap<String, (usize, u64, usize)> = HashMap::new();
     let mut rep = ConcatReport::default();

@@ -237,10 +237,7 @@ pub fn inspect(inputs: &[PathBuf], top: usize) -> Result<Report> {
         .filter(col("word").is_not_null())
         .group_by([col("word")])
         .agg([len().alias("count")])
-        .sort(
-            ["count", "word"],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
+        .sort(["count", "word"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
         .collect()
         .map_err(pe("vocabulary"))?;
     let top_words = strs(&vocab, "word")?
@@ -275,13 +272,15 @@ pub fn inspect(inputs: &[PathBuf], top: usize) -> Result<Report> {
             let missing = anti_join(caption_ids.clone(), known.clone(), cap::AUDIO_ID)
                 .collect()
                 .map_err(pe("captions without audio"))?;
-            let orphans = anti_join(known, caption_ids, clip::AUDIO_ID)
-                .collect()
-                .map_err(pe("audio without captions"))?;
+            let orphans =
+                anti_join(known, caption_ids, clip::AUDIO_ID).collect().map_err(pe("audio without captions"))?;
             let orphan_ids: Vec<String> = strs(&orphans, clip::AUDIO_ID)?.into_iter().flatten().collect();
             let durations = durations_of(clips_df, &per_clip)?;
             (
-                format!("clips tables: {}", clip_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "clips tables: {}",
+                    clip_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
                 strs(&missing, cap::AUDIO_ID)?.into_iter().flatten().collect::<Vec<_>>(),
                 durations,
                 Some(orphan_ids.len() as u64),
@@ -354,11 +353,7 @@ fn durations_of(clips: &DataFrame, per_clip: &LazyFrame) -> Result<Option<Durati
         return Ok(None);
     }
     let seconds = summary(known.clone(), clip::DURATION)?;
-    let total = known
-        .clone()
-        .select([col(clip::DURATION).sum().alias("total")])
-        .collect()
-        .map_err(pe("durations"))?;
+    let total = known.clone().select([col(clip::DURATION).sum().alias("total")]).collect().map_err(pe("durations"))?;
     let total_hours = f64s(&total, "total")?.first().copied().flatten().unwrap_or(0.0) / 3600.0;
     let joined = known.join(
         per_clip.clone().select([col(cap::AUDIO_ID), col(cap::DATASET)]),
@@ -366,7 +361,13 @@ fn durations_of(clips: &DataFrame, per_clip: &LazyFrame) -> Result<Option<Durati
         [col(cap::AUDIO_ID)],
         JoinArgs::new(JoinType::Inner),
     );
-    let datasets = joined.clone().select([col(cap::DATASET)]).unique(None, UniqueKeepStrategy::First).sort([cap::DATASET], Default::default()).collect().map_err(pe("durations"))?;
+    let datasets = joined
+        .clone()
+        .select([col(cap::DATASET)])
+        .unique(None, UniqueKeepStrategy::First)
+        .sort([cap::DATASET], Default::default())
+        .collect()
+        .map_err(pe("durations"))?;
     let mut per_dataset = Vec::new();
     for d in strs(&datasets, cap::DATASET)?.into_iter().flatten() {
         let s = summary(joined.clone().filter(col(cap::DATASET).eq(lit(d.clone()))), clip::DURATION)?;
@@ -397,32 +398,54 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(s, "\nper dataset and split:");
     let _ = writeln!(s, "    {:<14} {:<14} {:>8} {:>9}", "dataset", "split", "clips", "captions");
     for c in &r.per_source {
-        let _ = writeln!(s, "    {:<14} {:<14} {:>8} {:>9}", c.dataset, c.split.as_deref().unwrap_or("-"), c.clips, c.captions);
+        let _ = writeln!(
+            s,
+            "    {:<14} {:<14} {:>8} {:>9}",
+            c.dataset,
+            c.split.as_deref().unwrap_or("-"),
+            c.clips,
+            c.captions
+        );
     }
     let _ = writeln!(s, "\ncaptions per clip: {}", fmt_summary(&r.captions_per_clip));
     s.push_str(&fmt_hist(&r.captions_per_clip_histogram, "captions"));
     let _ = writeln!(s, "\ncaption length in words: {}", fmt_summary(&r.caption_words));
     s.push_str(&fmt_hist(&r.caption_words_histogram, "words"));
-    let _ = writeln!(s, "\nvocabulary: {} words; top: {}", r.vocabulary_size,
-        r.top_words.iter().map(|w| format!("{} ({})", w.word, w.count)).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        s,
+        "\nvocabulary: {} words; top: {}",
+        r.vocabulary_size,
+        r.top_words.iter().map(|w| format!("{} ({})", w.word, w.count)).collect::<Vec<_>>().join(", ")
+    );
     match &r.durations {
         Some(d) => {
-            let _ = writeln!(s, "\ndurations ({} clips, {:.2} h): {} s", d.clips, d.total_hours, fmt_summary(&d.seconds));
+            let _ =
+                writeln!(s, "\ndurations ({} clips, {:.2} h): {} s", d.clips, d.total_hours, fmt_summary(&d.seconds));
             for (ds, sm) in &d.per_dataset {
                 let _ = writeln!(s, "    {ds:<14} {} s", fmt_summary(sm));
             }
         }
         None => {
-            let _ = writeln!(s, "\ndurations: unknown (give a clips table from `clap-tools scan DIR -o clips.parquet`)");
+            let _ =
+                writeln!(s, "\ndurations: unknown (give a clips table from `clap-tools scan DIR -o clips.parquet`)");
         }
     }
     let _ = writeln!(s, "\naudio checked against {}", r.audio_checked_against);
-    let _ = writeln!(s, "captions without audio: {} clips ({} captions){}", r.clips_without_audio, r.captions_without_audio,
-        examples(&r.clips_without_audio_examples));
+    let _ = writeln!(
+        s,
+        "captions without audio: {} clips ({} captions){}",
+        r.clips_without_audio,
+        r.captions_without_audio,
+        examples(&r.clips_without_audio_examples)
+    );
     if let Some(n) = r.audio_without_captions {
         let _ = writeln!(s, "audio without captions: {n} clips{}", examples(&r.audio_without_captions_examples));
     }
-    let _ = writeln!(s, "\nexact duplicate captions: {} texts on {} rows", r.duplicate_caption_texts, r.duplicate_caption_rows);
+    let _ = writeln!(
+        s,
+        "\nexact duplicate captions: {} texts on {} rows",
+        r.duplicate_caption_texts, r.duplicate_caption_rows
+    );
     for d in &r.top_duplicates {
         let _ = writeln!(s, "    {:>5} × {:?}", d.count, d.caption);
     }

@@ -64,7 +64,8 @@ pub fn read_f32(path: &Path) -> Result<Array> {
     let mut block = vec![0u8; 1 << 16];
     while data.len() < n {
         let want = ((n - data.len()) * 4).min(block.len());
-        file.read_exact(&mut block[..want]).map_err(|_| bad(&format!("fewer data bytes than shape {shape:?} needs")))?;
+        file.read_exact(&mut block[..want])
+            .map_err(|_| bad(&format!("fewer data bytes than shape {shape:?} needs")))?;
         data.extend(block[..want].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
     }
     if file.read(&mut block[..1]).map_err(io)? != 0 {

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 
 use crate::audio::decode_mono;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
 use crate::manifest::{extension, text::Delimited, wav_csv::write_tsv};
+use crate::progress::Progress;
 use crate::schema::{fail, WaveformEntry};
 use crate::shards::{SampleType, ShardWriter};
 
@@ -153,7 +153,8 @@ fn check_settings(opts: &PackOptions) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let text = serde_json::to_string_pretty(&settings).map_err(|e| Error::Internal(format!("pack settings: {e}")))?;
+            let text =
+                serde_json::to_string_pretty(&settings).map_err(|e| Error::Internal(format!("pack settings: {e}")))?;
             crate::atomic::write_bytes(&path, text.as_bytes())
         }
         Err(e) => Err(Error::io(&path, e)),
@@ -163,7 +164,10 @@ fn check_settings(opts: &PackOptions) -> Result<()> {
 fn read_failures(path: &Path) -> Result<Vec<Failure>> {
     let t = Delimited::read_utf8(path, b'\t')?;
     let [a, f, r] = t.require(path, [fail::AUDIO_ID, fail::FILE, fail::REASON])?;
-    Ok(t.records.iter().map(|(_, rec)| Failure { audio_id: rec[a].into(), file: rec[f].into(), reason: rec[r].into() }).collect())
+    Ok(t.records
+        .iter()
+        .map(|(_, rec)| Failure { audio_id: rec[a].into(), file: rec[f].into(), reason: rec[r].into() })
+        .collect())
 }
 
 fn write_failures(path: &Path, failures: &[Failure]) -> Result<()> {
@@ -214,7 +218,11 @@ fn pack_shard(
             match decoded {
                 Ok((_, samples)) if samples.is_empty() => failures.push((
                     i,
-                    Failure { audio_id: item.audio_id.clone(), file, reason: "too short: no samples at the target rate".into() },
+                    Failure {
+                        audio_id: item.audio_id.clone(),
+                        file,
+                        reason: "too short: no samples at the target rate".into(),
+                    },
                 )),
                 Ok((sample_rate, samples)) => match writer.add(&item.audio_id, &samples) {
                     Ok(()) => entries.push((
@@ -305,7 +313,11 @@ pub fn pack(opts: &PackOptions, progress: &dyn Progress) -> Result<PackSummary> 
     let index_csv = opts.out.join(format!("waveform{suffix}.csv"));
     let index_parquet = opts.out.join(format!("waveforms{suffix}.parquet"));
     let failures_csv = opts.out.join(format!("failures{suffix}.csv"));
-    write_tsv(&index_csv, &["audio_id", "hdf5_path"], entries.iter().map(|e| vec![e.audio_id.as_str(), e.hdf5_path.as_str()]))?;
+    write_tsv(
+        &index_csv,
+        &["audio_id", "hdf5_path"],
+        entries.iter().map(|e| vec![e.audio_id.as_str(), e.hdf5_path.as_str()]),
+    )?;
     crate::table::write_waveforms(&index_parquet, &entries)?;
     write_failures(&failures_csv, &failures)?;
     let outcome = Outcome::of(entries.len(), failures.len());

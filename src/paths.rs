@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(relative_to(Path::new("/a/b/c.toml"), Path::new("/a/b/run")), PathBuf::from("run"));
         assert_eq!(relative_to(Path::new("/a/b/c.toml"), Path::new("/a/x")), PathBuf::from("/a/x"));
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(relative_to(Path::new("out/demo.toml"), Path::new("out/packed/w.parquet")), PathBuf::from("packed/w.parquet"));
+        assert_eq!(
+            relative_to(Path::new("out/demo.toml"), Path::new("out/packed/w.parquet")),
+            PathBuf::from("packed/w.parquet")
+        );
         assert_eq!(relative_to(Path::new("out/demo.toml"), Path::new("elsewhere")), cwd.join("elsewhere"));
         // Round trip: what is written resolves to what was meant.
         let holder = Path::new("out/demo.toml");

@@ -83,11 +83,8 @@ impl Table {
     }
 
     pub fn arrow_schema(self) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .columns()
-            .iter()
-            .map(|c| Field::new(c.name, c.kind.data_type(), c.nullable))
-            .collect();
+        let fields: Vec<Field> =
+            self.columns().iter().map(|c| Field::new(c.name, c.kind.data_type(), c.nullable)).collect();
         Arc::new(Schema::new(fields))
     }
 

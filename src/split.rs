@@ -94,7 +94,10 @@ pub fn split(rows: Vec<Caption>, size: &ValidationSize, seed: u64) -> Result<Spl
         }
         _ => {
             if n == 0 {
-                return Err(Error::Config { key: "input".into(), msg: "nothing to split: the input has no captions".into() });
+                return Err(Error::Config {
+                    key: "input".into(),
+                    msg: "nothing to split: the input has no captions".into(),
+                });
             }
             let k = match *size {
                 ValidationSize::Clips(k) => k,
@@ -117,7 +120,8 @@ pub fn split(rows: Vec<Caption>, size: &ValidationSize, seed: u64) -> Result<Spl
             ids[..k].iter().map(|s| s.to_string()).collect()
         }
     };
-    let (val_rows, train_rows): (Vec<Caption>, Vec<Caption>) = rows.into_iter().partition(|r| val.contains(&r.audio_id));
+    let (val_rows, train_rows): (Vec<Caption>, Vec<Caption>) =
+        rows.into_iter().partition(|r| val.contains(&r.audio_id));
     let count = |rs: &[Caption]| rs.iter().map(|r| r.audio_id.as_str()).collect::<HashSet<_>>().len();
     Ok(Split {
         train_clips: count(&train_rows),

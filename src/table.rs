@@ -56,8 +56,7 @@ pub fn write_columns(path: &Path, table: Table, columns: Vec<ArrayRef>) -> Resul
         .set_key_value_metadata(Some(vec![KeyValue::new(TABLE_KEY.to_string(), table.name().to_string())]))
         .build();
     crate::atomic::write_file(path, |w| {
-        let mut writer =
-            ArrowWriter::try_new(w, batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
+        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
         writer.write(&batch).map_err(|e| Error::parquet(path, e))?;
         writer.close().map_err(|e| Error::parquet(path, e))?;
         Ok(())
@@ -164,9 +163,7 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>> {
         .map_err(|e| Error::parquet(path, e))?
         .build()
         .map_err(|e| Error::parquet(path, e))?;
-    reader
-        .map(|b| b.map_err(|e| Error::file(path, format!("reading Parquet: {e}"))))
-        .collect()
+    reader.map(|b| b.map_err(|e| Error::file(path, format!("reading Parquet: {e}")))).collect()
 }
 
 /// Column names of a Parquet file, without reading its data.
@@ -202,7 +199,10 @@ impl<'a> Columns<'a> {
             array.clone()
         } else {
             arrow_cast::cast(array, ty).map_err(|e| {
-                Error::file(self.path, format!("column {name:?} has type {} where {ty} is expected: {e}", array.data_type()))
+                Error::file(
+                    self.path,
+                    format!("column {name:?} has type {} where {ty} is expected: {e}", array.data_type()),
+                )
             })?
         };
         Ok(Some(array))
@@ -243,7 +243,10 @@ fn opt_str(a: &Option<StringArray>, i: usize) -> Option<String> {
     a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i).to_string()))
 }
 
-fn opt_prim<T: arrow_array::ArrowPrimitiveType>(a: &Option<arrow_array::PrimitiveArray<T>>, i: usize) -> Option<T::Native> {
+fn opt_prim<T: arrow_array::ArrowPrimitiveType>(
+    a: &Option<arrow_array::PrimitiveArray<T>>,
+    i: usize,
+) -> Option<T::Native> {
     a.as_ref().and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
 }
 

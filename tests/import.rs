@@ -84,7 +84,17 @@ fn missing_audio_is_reported_and_optionally_dropped_or_fatal() {
     std::fs::remove_file(c.audio.join(ODD_NAMES[1])).unwrap();
     let out = dir.path().join("c.parquet");
     let list = dir.path().join("missing.txt");
-    let (ok_, _, err) = run(&["import", "clotho", s(&c.captions), "--audio-dir", s(&c.audio), "--missing-list", s(&list), "-o", s(&out)]);
+    let (ok_, _, err) = run(&[
+        "import",
+        "clotho",
+        s(&c.captions),
+        "--audio-dir",
+        s(&c.audio),
+        "--missing-list",
+        s(&list),
+        "-o",
+        s(&out),
+    ]);
     assert!(ok_, "{err}");
     assert!(err.contains("1 of 5 clips have no audio file"), "{err}");
     assert_eq!(std::fs::read_to_string(&list).unwrap(), format!("{}\n", ODD_NAMES[1]));
@@ -96,7 +106,8 @@ fn missing_audio_is_reported_and_optionally_dropped_or_fatal() {
     assert_eq!(read_captions(&dropped).unwrap().len(), 20);
 
     let strict = dir.path().join("strict.parquet");
-    let err = fails(&["import", "clotho", s(&c.captions), "--audio-dir", s(&c.audio), "--require-audio", "-o", s(&strict)]);
+    let err =
+        fails(&["import", "clotho", s(&c.captions), "--audio-dir", s(&c.audio), "--require-audio", "-o", s(&strict)]);
     assert!(err.contains("1 of 5 clips have no audio"), "{err}");
     assert_absent(&strict);
 }

@@ -77,7 +77,8 @@ fn every_wav_encoding_and_compressed_format_decodes_to_the_mono_mean() {
     let csv22 = d.join("compressed.csv");
     write_wav_csv(
         &csv22,
-        &["stereo.flac", "stereo.ogg", "stereo.mp3"].map(|f| (f, Box::leak(fixture(&format!("audio/{f}")).into_boxed_path()) as &Path)),
+        &["stereo.flac", "stereo.ogg", "stereo.mp3"]
+            .map(|f| (f, Box::leak(fixture(&format!("audio/{f}")).into_boxed_path()) as &Path)),
     );
     ok(&["pack", s(&csv22), "-o", s(&out22), "--sample-rate", "22050", "--dtype", "f32"]);
     let reader = WaveformReader::from_index(&out22.join("waveforms.parquet")).unwrap();
@@ -104,7 +105,12 @@ fn every_wav_encoding_and_compressed_format_decodes_to_the_mono_mean() {
             })
             .fold(f64::MIN, f64::max);
         assert!(best > 25.0, "{lossy}: SNR {best:.1} dB against libsndfile");
-        assert!((got.len() as i64 - want.len() as i64).abs() < 2400, "{lossy}: {} vs {} samples", got.len(), want.len());
+        assert!(
+            (got.len() as i64 - want.len() as i64).abs() < 2400,
+            "{lossy}: {} vs {} samples",
+            got.len(),
+            want.len()
+        );
     }
 }
 
@@ -216,7 +222,11 @@ fn corpus(dir: &Path, n: usize, frames: usize) -> PathBuf {
 }
 
 fn ids_in_shards(out: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("hdf5")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "h5")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("hdf5"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "h5"))
+        .collect();
     files.sort();
     let reader = WaveformReader::from_files(&files).unwrap();
     let mut ids: Vec<String> = reader.audio_ids().map(String::from).collect();
@@ -250,7 +260,18 @@ fn layout_shards_slices_and_settings() {
     assert_eq!(whole.len(), 3200);
     assert_eq!(reader.read_crop("clip 003.wav", 100, 50).unwrap(), whole[100..150]);
     assert_eq!(reader.read_crop("clip 003.wav", 3190, 50).unwrap().len(), 10);
-    let truth = clap_tools::audio::resample(&downmix(&test_signal(4410, 2, 44100).iter().map(|&v| ((v * 32768.0).round().clamp(-32768.0, 32767.0) / 32768.0) as f32).collect::<Vec<_>>(), 2), 44100, 32000).unwrap();
+    let truth = clap_tools::audio::resample(
+        &downmix(
+            &test_signal(4410, 2, 44100)
+                .iter()
+                .map(|&v| ((v * 32768.0).round().clamp(-32768.0, 32767.0) / 32768.0) as f32)
+                .collect::<Vec<_>>(),
+            2,
+        ),
+        44100,
+        32000,
+    )
+    .unwrap();
     assert!(max_abs_diff(&whole, &truth) < 1e-3, "f16 storage error {}", max_abs_diff(&whole, &truth));
 
     // Slices: 2 of 2, joined by concat, give the same clips.
@@ -263,7 +284,13 @@ fn layout_shards_slices_and_settings() {
     ok(&["concat", s(&sliced.join("waveform-1-of-2.csv")), s(&sliced.join("waveform-2-of-2.csv")), "-o", s(&joined)]);
     let ids: BTreeSet<String> = Tsv::read(&joined).unwrap().rows.into_iter().map(|r| r.1[0].clone()).collect();
     assert_eq!(ids, all_ids.iter().cloned().collect::<BTreeSet<_>>());
-    ok(&["concat", s(&sliced.join("waveforms-1-of-2.parquet")), s(&sliced.join("waveforms-2-of-2.parquet")), "-o", s(&sliced.join("w.parquet"))]);
+    ok(&[
+        "concat",
+        s(&sliced.join("waveforms-1-of-2.parquet")),
+        s(&sliced.join("waveforms-2-of-2.parquet")),
+        "-o",
+        s(&sliced.join("w.parquet")),
+    ]);
 
     // Other options over existing shards are refused.
     let (code, err) = pack_status(&[s(&csv), "-o", s(&out), "--sample-rate", "16000", "--part-size", "3"]);
@@ -278,7 +305,17 @@ fn kill_9_at_any_point_then_rerun_gives_every_clip_once() {
     let dir = tempfile::tempdir().unwrap();
     let csv = corpus(dir.path(), 40, 44100);
     let out = dir.path().join("out");
-    let args = [s(&csv).to_string(), "-o".into(), s(&out).to_string(), "--sample-rate".into(), "32000".into(), "--part-size".into(), "2".into(), "--jobs".into(), "2".into()];
+    let args = [
+        s(&csv).to_string(),
+        "-o".into(),
+        s(&out).to_string(),
+        "--sample-rate".into(),
+        "32000".into(),
+        "--part-size".into(),
+        "2".into(),
+        "--jobs".into(),
+        "2".into(),
+    ];
     let mut killed_mid_way = 0;
     for delay_ms in [150u64, 400, 700] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
@@ -296,7 +333,8 @@ fn kill_9_at_any_point_then_rerun_gives_every_clip_once() {
         }
     }
     assert!(killed_mid_way > 0, "every run finished before it was killed: the test did not test a crash");
-    let (ok_, _, err) = run(&["pack", &args[0], "-o", &args[2], "--sample-rate", "32000", "--part-size", "2", "--jobs", "2"]);
+    let (ok_, _, err) =
+        run(&["pack", &args[0], "-o", &args[2], "--sample-rate", "32000", "--part-size", "2", "--jobs", "2"]);
     assert!(ok_, "{err}");
     assert!(err.contains("kept from an earlier run"), "{err}");
     let ids = ids_in_shards(&out);
@@ -362,7 +400,8 @@ print(json.dumps(out))
 fn reads_files_the_reference_packer_wrote() {
     // tests/fixtures/reference_layout.h5: written by h5py as pack_waveform.py writes (float16 per clip).
     let reader = WaveformReader::from_files(&[fixture("reference_layout.h5")]).unwrap();
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("reference_layout.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("reference_layout.json")).unwrap()).unwrap();
     for (i, id) in meta["ids"].as_array().unwrap().iter().enumerate() {
         let id = id.as_str().unwrap();
         let want = clap_tools::npy::read_f32(&fixture(&format!("reference_layout_{i}.npy"))).unwrap().data;

@@ -7,8 +7,8 @@
 mod common;
 
 use clap_tools::model::clap::{info_nce, Clap, ClapConfig};
-use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::logmel::LogMelBatch;
+use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
 use clap_tools::model::small_cnn::SmallCnnConfig;
 use clap_tools::model::small_text::SmallTextConfig;
 use clap_tools::model::tokenizer::Tokens;
@@ -104,7 +104,10 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
     for rows in [0..4, 4..7] {
         let per = batch.mel.frames * 64;
         let x = Tensor::<Ad, 3>::from_data(
-            TensorData::new(batch.mel.data[rows.start * per..rows.end * per].to_vec(), [rows.len(), batch.mel.frames, 64]),
+            TensorData::new(
+                batch.mel.data[rows.start * per..rows.end * per].to_vec(),
+                [rows.len(), batch.mel.frames, 64],
+            ),
             &device,
         );
         audio.push(model.encode_audio(x, &batch.valid_frames[rows.clone()]));
@@ -196,8 +199,14 @@ every = 2
     assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{losses:?}");
     // The best checkpoint is a model like any other: eval reads it.
     let json = ok(&[
-        "eval", "--checkpoint", s(&run.join("best")), "--captions", s(&data.join("tables/captions_val.parquet")),
-        "--waveforms", s(&data.join("packed/waveforms.parquet")), "--json",
+        "eval",
+        "--checkpoint",
+        s(&run.join("best")),
+        "--captions",
+        s(&data.join("tables/captions_val.parquet")),
+        "--waveforms",
+        s(&data.join("packed/waveforms.parquet")),
+        "--json",
     ]);
     let m: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(m["t2a"]["R10"].as_f64().is_some(), "{json}");

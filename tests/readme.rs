@@ -162,7 +162,8 @@ fn data(root: &Path) -> PathBuf {
                                                              {"caption": "Hinges squeak.", "cap_id": "2"}]}]}"#,
     )
     .unwrap();
-    let clotho_ids: Vec<&str> = c.clips.iter().filter(|x| x.dataset == "clotho").map(|x| x.file_name.as_str()).collect();
+    let clotho_ids: Vec<&str> =
+        c.clips.iter().filter(|x| x.dataset == "clotho").map(|x| x.file_name.as_str()).collect();
     std::fs::write(data.join("val_ids.txt"), clotho_ids[..3].join("\n") + "\n").unwrap();
     // Any system's scores: 4 clips × 5 captions.
     let sims: Vec<f32> = common::prng::uniform("readme sims", 20 * 4).into_iter().map(|x| x as f32).collect();
@@ -194,21 +195,31 @@ fn stand_ins(work: &Path) -> Vec<(&'static str, &'static str)> {
     // The reference's released checkpoint and its BERT folder: a small random-weight checkpoint with
     // the upstream key names (the parity fixture of tests/model_cli.rs) and a 2-layer BERT.
     std::fs::copy(fixture("checkpoint/reference.pth"), work.join("clap_cnn14_bertbase.pth")).unwrap();
-    copy_into(&work.join("bert-base-uncased"), &[("text/bert/config.json", "config.json"), ("text/tokenizer/vocab.txt", "vocab.txt")]);
+    copy_into(
+        &work.join("bert-base-uncased"),
+        &[("text/bert/config.json", "config.json"), ("text/tokenizer/vocab.txt", "vocab.txt")],
+    );
     // PANNs' CNN14 and BERT-medium, where configs/cnn14_bertmedium.toml looks for them.
     let pretrained = work.join("pretrained_models");
     copy_into(&pretrained, &[("cnn14/panns_small.pth", "Cnn14_mAP=0.431.pth")]);
     copy_into(
         &pretrained.join("bert-medium"),
-        &[("text/bert/config.json", "config.json"), ("text/bert/model.safetensors", "model.safetensors"), ("text/tokenizer/vocab.txt", "vocab.txt")],
+        &[
+            ("text/bert/config.json", "config.json"),
+            ("text/bert/model.safetensors", "model.safetensors"),
+            ("text/tokenizer/vocab.txt", "vocab.txt"),
+        ],
     );
     // The repository's config, shortened: the same sections and paths, but the data the README's
     // earlier steps made, the narrow CNN14's widths, and a few iterations of small batches.
     let text = std::fs::read_to_string(repo().join("configs/cnn14_bertmedium.toml")).unwrap();
     let mut cfg: toml::Table = toml::from_str(&text).unwrap();
-    let channels = clap_tools::model::cnn14::Cnn14::<Cpu>::load_panns(&pretrained.join("Cnn14_mAP=0.431.pth"), &Default::default())
-        .unwrap()
-        .channels();
+    let channels = clap_tools::model::cnn14::Cnn14::<Cpu>::load_panns(
+        &pretrained.join("Cnn14_mAP=0.431.pth"),
+        &Default::default(),
+    )
+    .unwrap()
+    .channels();
     let set = |cfg: &mut toml::Table, path: &str, v: toml::Value| {
         let (sections, key) = path.rsplit_once('.').unwrap();
         let mut t = &mut *cfg;
@@ -225,11 +236,17 @@ fn stand_ins(work: &Path) -> Vec<(&'static str, &'static str)> {
     set(&mut cfg, "data.val_waveforms", s("../packed/waveforms.parquet"));
     set(&mut cfg, "data.crop_seconds", toml::Value::Float(1.0));
     set(&mut cfg, "model.shared_dim", toml::Value::Integer(32));
-    set(&mut cfg, "model.audio.channels", toml::Value::Array(channels.iter().map(|&c| toml::Value::Integer(c as i64)).collect()));
+    set(
+        &mut cfg,
+        "model.audio.channels",
+        toml::Value::Array(channels.iter().map(|&c| toml::Value::Integer(c as i64)).collect()),
+    );
     for (k, v) in [("schedule.warmup_iterations", 1), ("schedule.total_iterations", 2), ("train.batch_size", 4)] {
         set(&mut cfg, k, toml::Value::Integer(v));
     }
-    for (k, v) in [("train.val_interval", 2), ("train.val_batch_size", 4), ("train.workers", 1), ("checkpoint.every", 2)] {
+    for (k, v) in
+        [("train.val_interval", 2), ("train.val_batch_size", 4), ("train.workers", 1), ("checkpoint.every", 2)]
+    {
         set(&mut cfg, k, toml::Value::Integer(v));
     }
     std::fs::create_dir_all(work.join("configs")).unwrap();
@@ -254,7 +271,8 @@ fn the_readme_workflow_runs_as_written() {
 
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_clap-tools"));
     let path = std::env::join_paths(
-        std::iter::once(bin.parent().unwrap().to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        std::iter::once(bin.parent().unwrap().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
     let python = common::python();
@@ -309,7 +327,10 @@ fn the_readme_workflow_runs_as_written() {
     let config = std::fs::read_to_string(repo().join("configs/cnn14_bertmedium.toml")).unwrap();
     for (name, what) in &stand_ins {
         let name = name.trim_end_matches('/');
-        assert!(readme.contains(name) || config.contains(name), "stand-in {name} ({what}) is named neither in the README nor in its config: remove it");
+        assert!(
+            readme.contains(name) || config.contains(name),
+            "stand-in {name} ({what}) is named neither in the README nor in its config: remove it"
+        );
     }
     // Each command wrote what it names, with the name it was given.
     for (line, o) in &expected {
@@ -321,11 +342,20 @@ fn the_readme_workflow_runs_as_written() {
     // The results are what the README says they are.
     let wav = clap_tools::manifest::wav_csv::Tsv::read(&work.join("wav.csv")).unwrap();
     assert_eq!(wav.audio_ids().count(), 30, "wav.csv lists every clip of the three datasets");
-    let packed: BTreeSet<String> = clap_tools::shards::reader::read_index(&work.join("packed/waveform.csv")).unwrap().into_iter().map(|p| p.0).collect();
-    let sharded: BTreeSet<String> = clap_tools::shards::reader::read_index(&work.join("sharded/waveform.csv")).unwrap().into_iter().map(|p| p.0).collect();
+    let packed: BTreeSet<String> = clap_tools::shards::reader::read_index(&work.join("packed/waveform.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    let sharded: BTreeSet<String> = clap_tools::shards::reader::read_index(&work.join("sharded/waveform.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     assert_eq!(packed.len(), 30);
     assert_eq!(packed, sharded, "the slices concatenated hold what one pack holds");
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(work.join("eval_metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("eval_metrics.json")).unwrap()).unwrap();
     let map10 = m["mAP@10"].as_f64().unwrap();
     assert!(map10 > 1.0 && map10 <= 100.0, "mAP@10 in percent, as R@k: {map10}");
     assert!(work.join("runs/cnn14_bertmedium/best/model.safetensors").is_file());
@@ -352,7 +382,8 @@ fn the_readme_workflow_runs_as_written() {
 
 #[test]
 fn readme_examples_are_parsed_with_their_continuations() {
-    let md = "## Workflow\n### 1. `x`\n```sh\nclap-tools a b \\\n    c   # note\n# only a comment\n\nclap-tools d\n```\n\
+    let md =
+        "## Workflow\n### 1. `x`\n```sh\nclap-tools a b \\\n    c   # note\n# only a comment\n\nclap-tools d\n```\n\
               ### 14. other\n```sh\nclap-tools never\n```\n";
     let ex = examples(md);
     assert_eq!(ex.len(), 2);

@@ -28,8 +28,13 @@ fn lowpass(x: &[f32], cutoff: f64) -> Vec<f32> {
     let h: Vec<f64> = (0..taps)
         .map(|i| {
             let n = i as f64 - m / 2.0;
-            let sinc = if n == 0.0 { 2.0 * cutoff } else { (2.0 * std::f64::consts::PI * cutoff * n).sin() / (std::f64::consts::PI * n) };
-            let w = 0.42 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / m).cos() + 0.08 * (4.0 * std::f64::consts::PI * i as f64 / m).cos();
+            let sinc = if n == 0.0 {
+                2.0 * cutoff
+            } else {
+                (2.0 * std::f64::consts::PI * cutoff * n).sin() / (std::f64::consts::PI * n)
+            };
+            let w = 0.42 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / m).cos()
+                + 0.08 * (4.0 * std::f64::consts::PI * i as f64 / m).cos();
             sinc * w
         })
         .collect();

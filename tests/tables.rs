@@ -62,7 +62,10 @@ fn concat_tsvs_inner_columns_and_conflicts() {
 
     write_tsv(&b, "audio_id\thdf5_path\ny.wav\t/h/9.h5\n");
     let err = fails(&["concat", s(&a), s(&b), "-o", s(&out)]);
-    assert!(err.contains("\"y.wav\"") && err.contains("a.csv") && err.contains("b.csv") && err.contains("line 3"), "{err}");
+    assert!(
+        err.contains("\"y.wav\"") && err.contains("a.csv") && err.contains("b.csv") && err.contains("line 3"),
+        "{err}"
+    );
     write_tsv(&b, "audio_id\thdf5_path\ny.wav\t/h/9.h5\ny.wav\t/h/8.h5\n");
     let err = fails(&["concat", s(&a), s(&b), "-o", s(&out)]);
     assert!(err.contains("b.csv") && err.contains("line 3: audio_id \"y.wav\": duplicate"), "{err}");
@@ -103,7 +106,16 @@ fn split_by_clip_is_seeded_and_supports_reference_lists() {
     // Fraction, and sizes that leave a side empty.
     ok(&["split", s(&ac), "--val-fraction", "0.5", "--train-out", s(&t2), "--val-out", s(&v2)]);
     assert_eq!(ids(&read_captions(&v2).unwrap()).len(), 3);
-    let err = fails(&["split", s(&ac), "--val-clips", "6", "--train-out", s(&t2), "--val-out", s(&dir.path().join("v4.parquet"))]);
+    let err = fails(&[
+        "split",
+        s(&ac),
+        "--val-clips",
+        "6",
+        "--train-out",
+        s(&t2),
+        "--val-out",
+        s(&dir.path().join("v4.parquet")),
+    ]);
     assert!(err.contains("need at least one clip on each side"), "{err}");
     assert_absent(&dir.path().join("v4.parquet"));
     let err = fails(&["split", s(&ac)]);

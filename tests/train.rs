@@ -57,11 +57,7 @@ keep = 2
 }
 
 fn log_lines(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("log.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn last_val(run: &Path) -> serde_json::Value {
@@ -125,13 +121,18 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     assert!(err.contains("train.seed"), "{err}");
 
     // eval on the best checkpoint gives the metrics the trainer logged for it.
-    let best_iter = log_lines(&whole)
-        .into_iter()
-        .rfind(|v| v["best"].as_bool() == Some(true))
-        .unwrap();
+    let best_iter = log_lines(&whole).into_iter().rfind(|v| v["best"].as_bool() == Some(true)).unwrap();
     let json = ok(&[
-        "eval", "--checkpoint", s(&whole.join("best")), "--captions", s(&data.join("tables/captions_val.parquet")),
-        "--waveforms", s(&data.join("packed/waveforms.parquet")), "--batch-size", "8", "--json",
+        "eval",
+        "--checkpoint",
+        s(&whole.join("best")),
+        "--captions",
+        s(&data.join("tables/captions_val.parquet")),
+        "--waveforms",
+        s(&data.join("packed/waveforms.parquet")),
+        "--batch-size",
+        "8",
+        "--json",
     ]);
     let m: serde_json::Value = serde_json::from_str(&json).unwrap();
     for key in ["R1", "R5", "R10", "MeanR"] {
@@ -207,6 +208,10 @@ fn the_repository_configs_are_valid() {
         let cfg = clap_tools::train::config::TrainConfig::from_file(&root.join(name)).unwrap_or_else(|e| panic!("{e}"));
         assert!(cfg.data.train_waveforms.is_absolute(), "{name}: paths resolve from the config's folder");
     }
-    let reference = clap_tools::train::config::TrainConfig::from_file(&root.join("configs/cnn14_bertmedium.toml")).unwrap();
-    assert_eq!((reference.train.batch_size, reference.model.shared_dim, reference.data.crop_seconds), (128, 1024, 10.0));
+    let reference =
+        clap_tools::train::config::TrainConfig::from_file(&root.join("configs/cnn14_bertmedium.toml")).unwrap();
+    assert_eq!(
+        (reference.train.batch_size, reference.model.shared_dim, reference.data.crop_seconds),
+        (128, 1024, 10.0)
+    );
 }

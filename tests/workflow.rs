@@ -38,14 +38,48 @@ fn three_formats_through_the_toolkit_and_the_notebook() {
         ok(&["scan", s(audio), "-o", s(&t.join(format!("{name}_clips.parquet")))]);
     }
     // import: joined by folder or by wav.csv.
-    ok(&["import", "clotho", s(&c.captions), "--metadata", s(&c.metadata), "--audio-dir", s(&c.audio), "-o", s(&t.join("clotho.parquet"))]);
-    ok(&["import", "audiocaps", s(&a.train), s(&a.val), "--wav-csv", s(&t.join("audiocaps_wav.csv")), "--require-audio", "-o", s(&t.join("audiocaps.parquet"))]);
+    ok(&[
+        "import",
+        "clotho",
+        s(&c.captions),
+        "--metadata",
+        s(&c.metadata),
+        "--audio-dir",
+        s(&c.audio),
+        "-o",
+        s(&t.join("clotho.parquet")),
+    ]);
+    ok(&[
+        "import",
+        "audiocaps",
+        s(&a.train),
+        s(&a.val),
+        "--wav-csv",
+        s(&t.join("audiocaps_wav.csv")),
+        "--require-audio",
+        "-o",
+        s(&t.join("audiocaps.parquet")),
+    ]);
     ok(&["import", "macs", s(&m.yaml), "--audio-dir", s(&m.audio), "--split", "train", "-o", s(&t.join("macs.json"))]);
     // concat: captions (Parquet + JSON) and clips tables.
     let captions = t.join("captions.parquet");
-    ok(&["concat", s(&t.join("clotho.parquet")), s(&t.join("audiocaps.parquet")), s(&t.join("macs.json")), "-o", s(&captions)]);
+    ok(&[
+        "concat",
+        s(&t.join("clotho.parquet")),
+        s(&t.join("audiocaps.parquet")),
+        s(&t.join("macs.json")),
+        "-o",
+        s(&captions),
+    ]);
     let clips = t.join("clips.parquet");
-    ok(&["concat", s(&t.join("clotho_clips.parquet")), s(&t.join("audiocaps_clips.parquet")), s(&t.join("macs_clips.parquet")), "-o", s(&clips)]);
+    ok(&[
+        "concat",
+        s(&t.join("clotho_clips.parquet")),
+        s(&t.join("audiocaps_clips.parquet")),
+        s(&t.join("macs_clips.parquet")),
+        "-o",
+        s(&clips),
+    ]);
     // split
     ok(&["split", s(&captions), "--val-fraction", "0.25", "--seed", "42"]);
     let train = t.join("captions_train.parquet");
@@ -57,7 +91,8 @@ fn three_formats_through_the_toolkit_and_the_notebook() {
     assert_eq!(r["clips"], 5 + 6 + 3);
     assert_eq!(r["clips_without_audio"], 0);
     assert_eq!(r["audio_without_captions"], 0);
-    let datasets: Vec<&str> = r["per_source"].as_array().unwrap().iter().map(|x| x["dataset"].as_str().unwrap()).collect();
+    let datasets: Vec<&str> =
+        r["per_source"].as_array().unwrap().iter().map(|x| x["dataset"].as_str().unwrap()).collect();
     assert_eq!(datasets, ["audiocaps", "audiocaps", "clotho", "macs"]);
     assert_eq!(r["durations"]["clips"], 14);
 
@@ -66,7 +101,15 @@ fn three_formats_through_the_toolkit_and_the_notebook() {
     let executed = d.join("inspect.out.ipynb");
     let out = run_notebook(&[&train, &val], &[&clips], &plots, &executed);
     assert!(out.status.success(), "notebook failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    for png in ["captions_per_clip.png", "caption_length_words.png", "top_words.png", "durations.png", "splits_clotho.png", "splits_audiocaps.png", "splits_macs.png"] {
+    for png in [
+        "captions_per_clip.png",
+        "caption_length_words.png",
+        "top_words.png",
+        "durations.png",
+        "splits_clotho.png",
+        "splits_audiocaps.png",
+        "splits_macs.png",
+    ] {
         let p = plots.join(png);
         let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert!(bytes.starts_with(b"\x89PNG"), "{png} is not a PNG");

@@ -66,7 +66,13 @@ pub fn run(a: Args) -> Result<()> {
     println!("  JSON      {}", outputs.caption_json.display());
     println!("  clips     {}", outputs.clips_table.display());
     println!("  wav.csv   {}", outputs.wav_csv.display());
-    println!("  train/val {} / {} ({} / {} clips)", outputs.train.display(), outputs.val.display(), outputs.split.0, outputs.split.1);
+    println!(
+        "  train/val {} / {} ({} / {} clips)",
+        outputs.train.display(),
+        outputs.val.display(),
+        outputs.split.0,
+        outputs.split.1
+    );
     println!("  packed    {} ({} clips)", outputs.packed.index_csv.display(), outputs.packed.packed);
     if a.no_train {
         return Ok(());
@@ -77,7 +83,11 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    eprintln!("• training a small CLAP model for {} iterations (backend: {})", o.iterations, clap_tools::backend_name());
+    eprintln!(
+        "• training a small CLAP model for {} iterations (backend: {})",
+        o.iterations,
+        clap_tools::backend_name()
+    );
     let bar = crate::progress(o.iterations, "iterations");
     let trained = demo::train_and_search(&a.out, &outputs, &o, |e| match e {
         Event::Step { iteration, loss, samples_per_second, .. } => {
@@ -98,7 +108,13 @@ pub fn run(a: Args) -> Result<()> {
     bar.finish_and_clear();
     let m = &trained.metrics;
     println!();
-    println!("trained {} iterations ({:.1} clips/s); config {}, run {}", trained.summary.iterations, trained.summary.samples_per_second, trained.config.display(), trained.summary.run_dir.display());
+    println!(
+        "trained {} iterations ({:.1} clips/s); config {}, run {}",
+        trained.summary.iterations,
+        trained.summary.samples_per_second,
+        trained.config.display(),
+        trained.summary.run_dir.display()
+    );
     println!("held-out evaluation of the best checkpoint ({} clips × {} captions):", m.clips, m.captions_per_clip);
     print!("{}", clap_tools::eval::render(m));
     let ratio = m.t2a.r1 / trained.chance_r1;

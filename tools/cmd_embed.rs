@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap_tools::embed::{self, Embedder, ModelSource};
-use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::manifest::queries::TextRow;
+use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools_backends::{default_device, Selected};
 use tracing::{info, warn};
 

@@ -52,7 +52,11 @@ pub fn run(a: Args) -> Result<()> {
     if a.captions_per_clip == Some(0) || a.batch_size == 0 {
         bail!("--captions-per-clip and --batch-size must be at least 1");
     }
-    let source = ModelSource { checkpoint: a.checkpoint.clone(), text_encoder: a.text_encoder.clone(), sample_rate: a.sample_rate };
+    let source = ModelSource {
+        checkpoint: a.checkpoint.clone(),
+        text_encoder: a.text_encoder.clone(),
+        sample_rate: a.sample_rate,
+    };
     let opts = EvalOptions {
         captions: a.captions.clone(),
         waveforms: a.waveforms.clone(),
@@ -63,7 +67,11 @@ pub fn run(a: Args) -> Result<()> {
     let done = evaluate_checkpoint::<Selected>(&source, &opts, default_device(), &bar)?;
     bar.finish_and_clear();
     if !done.no_waveform.is_empty() {
-        warn!("{} clips have captions but no packed waveform (first: {:?}); left out", done.no_waveform.len(), done.no_waveform[0]);
+        warn!(
+            "{} clips have captions but no packed waveform (first: {:?}); left out",
+            done.no_waveform.len(),
+            done.no_waveform[0]
+        );
     }
     let m = &done.evaluation.metrics;
     if done.dropped > 0 {

@@ -90,11 +90,19 @@ pub struct Common {
 pub fn run(source: Source) -> Result<()> {
     let (rows, input, common) = match source {
         Source::Clotho { captions, metadata, common } => {
-            let rows = clotho::import(&clotho::ClothoImport { captions: captions.clone(), metadata, split: common.split.clone() })?;
+            let rows = clotho::import(&clotho::ClothoImport {
+                captions: captions.clone(),
+                metadata,
+                split: common.split.clone(),
+            })?;
             (rows, captions[0].clone(), common)
         }
         Source::Audiocaps { csvs, audio_name, common } => {
-            let rows = audiocaps::import(&audiocaps::AudioCapsImport { csvs: csvs.clone(), audio_name, split: common.split.clone() })?;
+            let rows = audiocaps::import(&audiocaps::AudioCapsImport {
+                csvs: csvs.clone(),
+                audio_name,
+                split: common.split.clone(),
+            })?;
             (rows, csvs[0].clone(), common)
         }
         Source::Macs { yaml, common } => {

@@ -16,7 +16,8 @@ mod cmd_train;
 
 use clap::{Parser, Subcommand};
 
-const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nbackends: cpu (flex) always; cuda and wgpu with `--features cuda|wgpu`");
+const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), "\nbackends: cpu (flex) always; cuda and wgpu with `--features cuda|wgpu`");
 
 /// Language-based audio retrieval: dataset tables, packed waveforms, CLAP training and evaluation.
 ///

@@ -54,20 +54,22 @@ pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, Dec
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let mut format = match symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()) {
-        Ok(f) => f,
-        Err(SymError::Unsupported(m)) => return fail(format!("unsupported or not audio ({m})")),
-        Err(e) => return fail(format!("not a readable audio file: {e}")),
-    };
+    let mut format =
+        match symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()) {
+            Ok(f) => f,
+            Err(SymError::Unsupported(m)) => return fail(format!("unsupported or not audio ({m})")),
+            Err(e) => return fail(format!("not a readable audio file: {e}")),
+        };
     let Some(track) = format.default_track(TrackType::Audio) else { return fail("no audio track") };
     let track_id = track.id;
     let Some(params) = track.codec_params.as_ref().and_then(|p| p.audio()).cloned() else {
         return fail("no audio codec parameters");
     };
-    let mut decoder = match symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()) {
-        Ok(d) => d,
-        Err(e) => return fail(format!("unsupported codec: {e}")),
-    };
+    let mut decoder =
+        match symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()) {
+            Ok(d) => d,
+            Err(e) => return fail(format!("unsupported codec: {e}")),
+        };
     let mut source_rate = params.sample_rate.unwrap_or(0);
     let mut channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
     let mut resampler: Option<MonoResampler> = None;
@@ -134,5 +136,10 @@ pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, Dec
         }
     }
     resampler.finish(&mut out).map_err(DecodeFailure)?;
-    Ok(Decoded { samples: out, sample_rate: target_rate.unwrap_or(source_rate), source_rate, source_channels: channels })
+    Ok(Decoded {
+        samples: out,
+        sample_rate: target_rate.unwrap_or(source_rate),
+        source_rate,
+        source_channels: channels,
+    })
 }

@@ -63,7 +63,12 @@ mod tests {
     fn probes_a_wav_header() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.WAV");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 22050, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 22050,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&p, spec).unwrap();
         for i in 0..22050 * 2 {
             w.write_sample((i % 100) as i16).unwrap();

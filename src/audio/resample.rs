@@ -61,7 +61,13 @@ impl MonoResampler {
         (n * self.rate_out).div_ceil(self.rate_in)
     }
 
-    fn run(inner: &mut Inner, input: &[f32], out: &mut Vec<f32>, limit: Option<u64>, n_out: &mut u64) -> Result<(), String> {
+    fn run(
+        inner: &mut Inner,
+        input: &[f32],
+        out: &mut Vec<f32>,
+        limit: Option<u64>,
+        n_out: &mut u64,
+    ) -> Result<(), String> {
         let n = input.len();
         let inp = InterleavedSlice::new(input, 1, n).map_err(|e| e.to_string())?;
         let cap = inner.block.len();
@@ -162,7 +168,13 @@ mod tests {
 
     #[test]
     fn lengths_follow_librosa() {
-        for (n, a, b) in [(44100usize, 44100u32, 32000u32), (12345, 48000, 16000), (5, 22050, 32000), (0, 44100, 32000), (1000, 16000, 16000)] {
+        for (n, a, b) in [
+            (44100usize, 44100u32, 32000u32),
+            (12345, 48000, 16000),
+            (5, 22050, 32000),
+            (0, 44100, 32000),
+            (1000, 16000, 16000),
+        ] {
             let y = resample(&vec![0.1; n], a, b).unwrap();
             assert_eq!(y.len() as u64, (n as u64 * b as u64).div_ceil(a as u64), "{n} {a}→{b}");
         }

@@ -126,7 +126,6 @@ fn youtube_like_id(rng: &mut SplitMix64) -> String {
     (0..11).map(|_| ALPHABET[rng.below(64) as usize] as char).collect()
 }
 
-
 fn write_clotho(c: &Corpus) -> Result<()> {
     let clotho: Vec<&DemoClip> = c.clips.iter().filter(|x| x.dataset == "clotho").collect();
     let rows: Vec<(String, Vec<String>)> = clotho.iter().map(|x| (x.file_name.clone(), x.captions.clone())).collect();
@@ -154,7 +153,12 @@ fn write_audiocaps(c: &Corpus) -> Result<()> {
         let yt = x.file_name.strip_prefix('Y').and_then(|f| f.strip_suffix(".wav")).unwrap_or(&x.file_name);
         for cap in &x.captions {
             id += 1;
-            rows.push(AudioCapsRow { audiocap_id: id, youtube_id: yt.to_string(), start_time: 30, caption: cap.clone() });
+            rows.push(AudioCapsRow {
+                audiocap_id: id,
+                youtube_id: yt.to_string(),
+                start_time: 30,
+                caption: cap.clone(),
+            });
         }
     }
     formats::audiocaps_csv(&c.audiocaps_csv, &rows)
@@ -171,7 +175,11 @@ fn write_macs(c: &Corpus) -> Result<()> {
                 .captions
                 .iter()
                 .enumerate()
-                .map(|(k, cap)| MacsAnnotation { annotator_id: 10 + k as i64, sentence: cap.clone(), tags: tags.clone() })
+                .map(|(k, cap)| MacsAnnotation {
+                    annotator_id: 10 + k as i64,
+                    sentence: cap.clone(),
+                    tags: tags.clone(),
+                })
                 .collect();
             (x.file_name.clone(), annotations)
         })

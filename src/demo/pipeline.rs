@@ -50,10 +50,7 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<Prepared> {
         }
         Prepared::Replaced { entries: entries.len(), earlier_demo }
     } else {
-        return Err(Error::file(
-            out,
-            "exists and is not an earlier demo output (it has no .clap-tools-demo file)",
-        ));
+        return Err(Error::file(out, "exists and is not an earlier demo output (it has no .clap-tools-demo file)"));
     };
     crate::atomic::write_bytes(&out.join(MARKER), b"clap-tools demo output\n")?;
     Ok(prepared)
@@ -99,7 +96,9 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     // scan: one wav.csv and one clips table per dataset, then concatenated.
     let mut wav_csvs = Vec::new();
     let mut clip_tables = Vec::new();
-    for (name, dir) in [("clotho", &corpus.clotho_audio), ("audiocaps", &corpus.audiocaps_audio), ("macs", &corpus.macs_audio)] {
+    for (name, dir) in
+        [("clotho", &corpus.clotho_audio), ("audiocaps", &corpus.audiocaps_audio), ("macs", &corpus.macs_audio)]
+    {
         let listing = scan::list_audio(dir, &scan::ScanOptions::default())?;
         let wav = tables.join(format!("{name}_wav.csv"));
         manifest::wav_csv::write_tsv(
@@ -133,7 +132,10 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
         ),
         (
             "audiocaps",
-            audiocaps::import(&audiocaps::AudioCapsImport { csvs: vec![corpus.audiocaps_csv.clone()], ..Default::default() })?,
+            audiocaps::import(&audiocaps::AudioCapsImport {
+                csvs: vec![corpus.audiocaps_csv.clone()],
+                ..Default::default()
+            })?,
             corpus.audiocaps_csv.clone(),
             corpus.audiocaps_audio.clone(),
         ),
@@ -147,9 +149,20 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
     let mut caption_tables = Vec::new();
     for (name, rows, source, audio) in imports {
         let table = tables.join(format!("{name}.parquet"));
-        let rep = manifest::finish_import(rows, Some(&AudioSource::Dir(audio)), manifest::MissingAudio::Keep, &source, &table)?;
+        let rep = manifest::finish_import(
+            rows,
+            Some(&AudioSource::Dir(audio)),
+            manifest::MissingAudio::Keep,
+            &source,
+            &table,
+        )?;
         let missing = rep.join.as_ref().map_or(0, |j| j.missing.len());
-        log(&format!("import {name}: {} clips, {} captions, {missing} without audio → {}", rep.clips, rep.captions, table.display()));
+        log(&format!(
+            "import {name}: {} clips, {} captions, {missing} without audio → {}",
+            rep.clips,
+            rep.captions,
+            table.display()
+        ));
         caption_tables.push(table);
     }
 
@@ -200,4 +213,3 @@ pub fn run(opts: &DemoOptions, log: &mut dyn FnMut(&str)) -> Result<DemoOutputs>
         sample_rate: opts.pack_rate,
     })
 }
-

@@ -45,7 +45,9 @@ pub enum SoundKind {
     SweepDown,
     Noise(Noise),
     /// Short clicks at a rate: slow (2/s) or fast (8/s).
-    Pulses { fast: bool },
+    Pulses {
+        fast: bool,
+    },
     /// One kind, then another.
     Sequence(Box<SoundKind>, Box<SoundKind>),
 }
@@ -90,15 +92,21 @@ impl SoundKind {
                 let noun = pick(rng, &["tone", "beep", "hum", "whistle"]);
                 format!("a steady {adj} {noun}")
             }
-            SoundKind::SweepUp => pick(rng, &["a tone rising in pitch", "an upward sweep", "a siren-like tone going up"]),
+            SoundKind::SweepUp => {
+                pick(rng, &["a tone rising in pitch", "an upward sweep", "a siren-like tone going up"])
+            }
             SoundKind::SweepDown => {
                 pick(rng, &["a tone falling in pitch", "a downward sweep", "a siren-like tone going down"])
             }
             SoundKind::Noise(Noise::White) => pick(rng, &["harsh white noise", "a loud hiss", "hissing static"]),
-            SoundKind::Noise(Noise::Pink) => pick(rng, &["soft pink noise", "a gentle rushing sound", "steady rain-like noise"]),
+            SoundKind::Noise(Noise::Pink) => {
+                pick(rng, &["soft pink noise", "a gentle rushing sound", "steady rain-like noise"])
+            }
             SoundKind::Noise(Noise::Brown) => pick(rng, &["deep brown noise", "a low rumble", "a dull roaring rumble"]),
             SoundKind::Pulses { fast: false } => pick(rng, &["slow clicks", "a slow ticking", "clicks at a slow pace"]),
-            SoundKind::Pulses { fast: true } => pick(rng, &["rapid clicks", "a fast ticking", "clicks in quick succession"]),
+            SoundKind::Pulses { fast: true } => {
+                pick(rng, &["rapid clicks", "a fast ticking", "clicks in quick succession"])
+            }
             SoundKind::Sequence(a, b) => {
                 let (a, b) = (a.phrase(rng), b.phrase(rng));
                 match rng.below(3) {
@@ -138,10 +146,12 @@ impl SoundKind {
                 let dur = n as f32 / sr;
                 let k = (f1 / f0).ln() / dur;
                 // Exponential sweep: phase = 2π f0 (e^{kt} - 1) / k.
-                (0..n).map(|i| {
-                    let t = i as f32 / sr;
-                    0.5 * (2.0 * PI * f0 * ((k * t).exp() - 1.0) / k).sin()
-                }).collect()
+                (0..n)
+                    .map(|i| {
+                        let t = i as f32 / sr;
+                        0.5 * (2.0 * PI * f0 * ((k * t).exp() - 1.0) / k).sin()
+                    })
+                    .collect()
             }
             SoundKind::Noise(kind) => {
                 let mut out = Vec::with_capacity(n);
@@ -169,14 +179,16 @@ impl SoundKind {
             SoundKind::Pulses { fast } => {
                 let period = (sr / if *fast { 8.0 } else { 2.0 }) as usize;
                 let click = (0.01 * sr) as usize;
-                (0..n).map(|i| {
-                    let k = i % period.max(1);
-                    if k < click {
-                        0.8 * (1.0 - k as f32 / click as f32) * (2.0 * PI * 1000.0 * k as f32 / sr).sin()
-                    } else {
-                        0.0
-                    }
-                }).collect()
+                (0..n)
+                    .map(|i| {
+                        let k = i % period.max(1);
+                        if k < click {
+                            0.8 * (1.0 - k as f32 / click as f32) * (2.0 * PI * 1000.0 * k as f32 / sr).sin()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
             }
             SoundKind::Sequence(a, b) => {
                 let half = n / 2;
@@ -187,4 +199,3 @@ impl SoundKind {
         }
     }
 }
-

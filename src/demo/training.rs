@@ -165,7 +165,8 @@ pub fn train_and_search(
         batch_size: 16,
     };
     let device = clap_tools_backends::default_device();
-    let eval = evaluate_checkpoint::<clap_tools_backends::Selected>(&source, &opts, device.clone(), &crate::progress::Silent)?;
+    let eval =
+        evaluate_checkpoint::<clap_tools_backends::Selected>(&source, &opts, device.clone(), &crate::progress::Silent)?;
     let chance_r1 = 100.0 / eval.audio_ids.len() as f64;
     let model = Embedder::<clap_tools_backends::Selected>::load(&source, device)?;
     let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, cfg.model.max_tokens)?;
@@ -180,7 +181,8 @@ pub fn train_and_search(
         let w = val.reader.read(id)?;
         audio.extend(model.audio(&[&w])?);
     }
-    let queries = ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
+    let queries =
+        ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
     let mut searches = Vec::new();
     for q in queries {
         let t = model.text(&tokenizer, &[q])?;
@@ -199,4 +201,3 @@ pub fn train_and_search(
     }
     Ok(DemoTrained { config: config_path, summary, metrics: eval.evaluation.metrics, chance_r1, searches })
 }
-

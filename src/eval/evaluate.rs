@@ -128,7 +128,8 @@ pub fn evaluate_checkpoint<B: Backend>(
     let no_waveform = joined.no_waveform.clone();
     let set = EvalSet::new(joined, opts.captions_per_clip)?;
     progress.start(set.audio_ids.len() as u64);
-    let evaluation =
-        evaluate_model(&e.model, &set, &e.logmel, &tokenizer, opts.batch_size, &e.device, |n| progress.advance(n as u64))?;
+    let evaluation = evaluate_model(&e.model, &set, &e.logmel, &tokenizer, opts.batch_size, &e.device, |n| {
+        progress.advance(n as u64)
+    })?;
     Ok(CheckpointEvaluation { evaluation, audio_ids: set.audio_ids, no_waveform, dropped: set.dropped })
 }

@@ -97,6 +97,12 @@ impl EvalSet {
             captions.extend(c.captions.into_iter().take(k));
             audio_ids.push(c.audio_id);
         }
-        Ok(Self { audio_ids, captions, captions_per_clip: k, reader: WaveformReader::from_pairs(joined.pairs), dropped })
+        Ok(Self {
+            audio_ids,
+            captions,
+            captions_per_clip: k,
+            reader: WaveformReader::from_pairs(joined.pairs),
+            dropped,
+        })
     }
 }

@@ -95,7 +95,10 @@ pub fn import(opts: &AudioCapsImport) -> Result<Vec<Caption>> {
                 continue;
             }
             let Some(start) = parse_int(&rec[start_col]) else {
-                problems.push(format!("line {line}: audiocap_id {audiocap_id}: start_time {:?} is not a whole number of seconds", &rec[start_col]));
+                problems.push(format!(
+                    "line {line}: audiocap_id {audiocap_id}: start_time {:?} is not a whole number of seconds",
+                    &rec[start_col]
+                ));
                 continue;
             };
             let audio_id = render(&opts.audio_name, &youtube_id, start, audiocap_id);
@@ -105,13 +108,13 @@ pub fn import(opts: &AudioCapsImport) -> Result<Vec<Caption>> {
                 continue;
             }
             if let Some((p, l)) = seen_ids.get(&audiocap_id) {
-                problems.push(format!("line {line}: duplicate audiocap_id {audiocap_id} (first in {}:{l})", p.display()));
+                problems
+                    .push(format!("line {line}: duplicate audiocap_id {audiocap_id} (first in {}:{l})", p.display()));
                 continue;
             }
             seen_ids.insert(audiocap_id, (path.clone(), *line));
-            let entry = clips
-                .entry(audio_id.clone())
-                .or_insert_with(|| (youtube_id.clone(), start, path.clone(), *line, 0));
+            let entry =
+                clips.entry(audio_id.clone()).or_insert_with(|| (youtube_id.clone(), start, path.clone(), *line, 0));
             if entry.1 != start {
                 problems.push(format!(
                     "line {line}: audio_id {audio_id:?}: start_time {start} differs from {} in {}:{}; \

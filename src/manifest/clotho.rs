@@ -40,7 +40,8 @@ fn read_metadata(paths: &[PathBuf]) -> Result<HashMap<String, Metadata>> {
         let (text, _) = read_utf8_or_latin1(path)?;
         let table = Delimited::parse(path, &text, b',')?;
         let [file_col] = table.require(path, ["file_name"])?;
-        let get = |rec: &csv::StringRecord, name: &str| table.position(name).and_then(|i| rec.get(i)).and_then(non_empty);
+        let get =
+            |rec: &csv::StringRecord, name: &str| table.position(name).and_then(|i| rec.get(i)).and_then(non_empty);
         let mut problems = Vec::new();
         let mut seen: HashMap<String, u64> = HashMap::new();
         for (line, rec) in &table.records {

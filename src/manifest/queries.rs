@@ -65,7 +65,11 @@ fn read_csv(path: &Path) -> Result<Vec<TextRow>> {
     let t = text::Delimited::read_utf8(path, b',')?;
     if t.position("caption").is_none() && t.position("caption_1").is_some() {
         // Clotho's captions CSV: every caption of every clip, as `import clotho` reads it.
-        let rows = clotho::import(&clotho::ClothoImport { captions: vec![path.to_path_buf()], metadata: vec![], split: None })?;
+        let rows = clotho::import(&clotho::ClothoImport {
+            captions: vec![path.to_path_buf()],
+            metadata: vec![],
+            split: None,
+        })?;
         return Ok(rows
             .into_iter()
             .map(|r| TextRow { audio_id: r.audio_id, caption_index: Some(r.caption_index), caption: r.caption })
@@ -103,10 +107,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let txt = read(&write(d, "q.txt", "\u{feff}a dog barks\n\n  rain on a roof  \r\n")).unwrap();
-        assert_eq!(txt.iter().map(|r| (r.audio_id.as_str(), r.caption.as_str())).collect::<Vec<_>>(), [
-            ("query-1", "a dog barks"),
-            ("query-2", "rain on a roof")
-        ]);
+        assert_eq!(
+            txt.iter().map(|r| (r.audio_id.as_str(), r.caption.as_str())).collect::<Vec<_>>(),
+            [("query-1", "a dog barks"), ("query-2", "rain on a roof")]
+        );
         let csv = read(&write(d, "retrieval_captions.csv", "caption\n\"birds, then rain\"\nwind\n")).unwrap();
         assert_eq!(csv[0].caption, "birds, then rain");
         assert_eq!(csv[1].audio_id, "query-2");

@@ -31,7 +31,11 @@ fn utf8_or_error<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str> {
         let at = e.valid_up_to();
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
         let col = 1 + at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        Error::line(path, line, format!("not valid UTF-8 (byte 0x{:02X} at column {col}); this file must be UTF-8", bytes[at]))
+        Error::line(
+            path,
+            line,
+            format!("not valid UTF-8 (byte 0x{:02X} at column {col}); this file must be UTF-8", bytes[at]),
+        )
     })
 }
 
@@ -62,12 +66,8 @@ impl Delimited {
             .has_headers(true)
             .flexible(false)
             .from_reader(text.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| csv_error(path, e))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let header: Vec<String> =
+            reader.headers().map_err(|e| csv_error(path, e))?.iter().map(|h| h.trim().to_string()).collect();
         if header.iter().all(|h| h.is_empty()) {
             return Err(Error::file(path, "empty file: no header line"));
         }

@@ -118,11 +118,11 @@ impl<B: Backend> Clap<B> {
         let weights = dir.join(WEIGHTS_FILE);
         let partial = dir.join(format!("{WEIGHTS_FILE}.partial"));
         // Enum variants (which encoder) are left out of the names: they are in clap.json.
-        let mut store =
-            SafetensorsStore::from_file(&partial).skip_enum_variants(true).metadata("format", "clap-tools");
+        let mut store = SafetensorsStore::from_file(&partial).skip_enum_variants(true).metadata("format", "clap-tools");
         self.save_into(&mut store).map_err(|e| Error::file(&partial, format!("cannot write weights: {e}")))?;
         std::fs::rename(&partial, &weights).map_err(|e| Error::io(&weights, e))?;
-        let json = serde_json::to_vec_pretty(config).map_err(|e| Error::Internal(format!("cannot serialise the model config: {e}")))?;
+        let json = serde_json::to_vec_pretty(config)
+            .map_err(|e| Error::Internal(format!("cannot serialise the model config: {e}")))?;
         crate::atomic::write_bytes(&dir.join(CONFIG_FILE), &json)
     }
 

@@ -196,7 +196,11 @@ pub(crate) fn normalise_bins<B: Backend>(bn0: &BatchNorm<B>, mel: Tensor<B, 3>) 
 /// # Shapes
 /// - x: [batch, channels, time, freq]; valid_frames: one per clip (log-mel frames)
 /// - returns: [batch, channels]
-pub(crate) fn pool_valid_frames<B: Backend>(x: Tensor<B, 4>, valid_frames: &[usize], downsample: usize) -> Tensor<B, 2> {
+pub(crate) fn pool_valid_frames<B: Backend>(
+    x: Tensor<B, 4>,
+    valid_frames: &[usize],
+    downsample: usize,
+) -> Tensor<B, 2> {
     let batch = x.dims()[0];
     // [batch, channels, time, freq] → mean over freq → [batch, time, channels]
     let x = x.mean_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2);
@@ -264,8 +268,15 @@ impl<B: Backend> Cnn14<B> {
 
     /// The six block widths.
     pub fn channels(&self) -> [usize; 6] {
-        [&self.conv_block1, &self.conv_block2, &self.conv_block3, &self.conv_block4, &self.conv_block5, &self.conv_block6]
-            .map(|b| b.conv1.weight.dims()[0])
+        [
+            &self.conv_block1,
+            &self.conv_block2,
+            &self.conv_block3,
+            &self.conv_block4,
+            &self.conv_block5,
+            &self.conv_block6,
+        ]
+        .map(|b| b.conv1.weight.dims()[0])
     }
 
     /// Switch the reference's dropout on or off (see [`Cnn14Config::dropout`]).
@@ -326,7 +337,8 @@ mod tests {
         type Ad = Autodiff<Cpu>;
         let device = Default::default();
         let bn = BatchNormConfig::new(3).init::<Ad>(&device);
-        let bn = BatchNorm { gamma: burn::module::Param::from_tensor(Tensor::from_floats([1.5, 0.5, 2.0], &device)), ..bn };
+        let bn =
+            BatchNorm { gamma: burn::module::Param::from_tensor(Tensor::from_floats([1.5, 0.5, 2.0], &device)), ..bn };
         let x = Tensor::<Ad, 4>::random([4, 3, 5, 2], burn::tensor::Distribution::Normal(1.0, 2.0), &device);
         let ours = batch_norm_train(&bn, x.clone());
         // reference: normalise each channel by its batch mean and biased variance

@@ -65,7 +65,11 @@ impl AudioSection {
     }
 
     /// Pretrained weights for the encoder of shape `config`, when the settings name some.
-    pub fn load_pretrained<B: Backend>(&self, config: &AudioEncoderConfig, device: &B::Device) -> Result<Option<AudioModel<B>>> {
+    pub fn load_pretrained<B: Backend>(
+        &self,
+        config: &AudioEncoderConfig,
+        device: &B::Device,
+    ) -> Result<Option<AudioModel<B>>> {
         Ok(match (self, config) {
             (Self::Cnn14(s), AudioEncoderConfig::Cnn14(c)) => s.load_pretrained(c, device)?.map(AudioModel::Cnn14),
             _ => None,

@@ -128,10 +128,8 @@ mod tests {
         // Clip 1 alone, cut to its 17 valid frames plus what the 8× pooling rounds to, gives the same
         // vector: frames past the valid ones do not count.
         let alone = model.forward(mel.slice([1..2, 0..24, 0..64]), &[17]);
-        let (a, b): (Vec<f32>, Vec<f32>) = (
-            out.slice([1..2, 0..12]).into_data().into_vec().unwrap(),
-            alone.into_data().into_vec().unwrap(),
-        );
+        let (a, b): (Vec<f32>, Vec<f32>) =
+            (out.slice([1..2, 0..12]).into_data().into_vec().unwrap(), alone.into_data().into_vec().unwrap());
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-4, "{x} vs {y}");
         }

@@ -55,8 +55,8 @@ impl<B: Backend> SmallText<B> {
         let device = input_ids.device();
         let positions = Tensor::<B, 1, Int>::arange(0..seq as i64, &device).unsqueeze_dim::<2>(0);
         let keep = attention_mask.float().unsqueeze_dim::<3>(2); // [n, seq, 1]
-        // Padding is zeroed before the convolution, so the last tokens see what the convolution's
-        // own zero padding would give: a caption's vector does not depend on the batch's length.
+                                                                 // Padding is zeroed before the convolution, so the last tokens see what the convolution's
+                                                                 // own zero padding would give: a caption's vector does not depend on the batch's length.
         let x = (self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(positions)) * keep.clone();
         let h = relu(self.conv.forward(x.swap_dims(1, 2))).swap_dims(1, 2); // [n, seq, dim]
         let dim = h.dims()[2];

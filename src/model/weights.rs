@@ -76,8 +76,7 @@ pub fn load<B: Backend, M: Module<B>>(mut module: M, path: &Path, layout: Layout
     let store_err = |e: &dyn std::fmt::Display| Error::file(path, format!("cannot read weights: {e}"));
     let result = if is_safetensors(path) {
         // Enum variants (which encoder a CLAP model has) are not part of the names.
-        let mut store =
-            SafetensorsStore::from_file(path).allow_partial(true).validate(false).skip_enum_variants(true);
+        let mut store = SafetensorsStore::from_file(path).allow_partial(true).validate(false).skip_enum_variants(true);
         for (from, to) in &spec.remap {
             store = store.with_key_remapping(from, to);
         }

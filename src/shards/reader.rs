@@ -63,10 +63,10 @@ impl WaveformReader {
     }
 
     fn with_dataset<T>(&self, audio_id: &str, f: impl FnOnce(&Path, hdf5::Dataset) -> Result<T>) -> Result<T> {
-        let path = self
-            .location
-            .get(audio_id)
-            .ok_or_else(|| Error::Config { key: "audio_id".into(), msg: format!("{audio_id:?} is not in the waveform index") })?;
+        let path = self.location.get(audio_id).ok_or_else(|| Error::Config {
+            key: "audio_id".into(),
+            msg: format!("{audio_id:?} is not in the waveform index"),
+        })?;
         let ds = {
             let mut files = self.files.lock().expect("reader lock");
             if !files.contains_key(path) {

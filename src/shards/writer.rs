@@ -32,7 +32,9 @@ impl SampleType {
             // Slice conversion uses the CPU's F16C instructions where it has them.
             SampleType::F16 => Encoded::F16(half::vec::HalfFloatVecExt::from_f32_slice(&samples)),
             SampleType::F32 => Encoded::F32(samples),
-            SampleType::I16 => Encoded::I16(samples.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect()),
+            SampleType::I16 => {
+                Encoded::I16(samples.iter().map(|&x| (x.clamp(-1.0, 1.0) * 32767.0).round() as i16).collect())
+            }
         }
     }
 }

@@ -213,7 +213,11 @@ impl TrainConfig {
         check(self.train.workers > 0, "train.workers", "must be > 0");
         check(self.train.devices != Some(0), "train.devices", "must be > 0 (leave it out for every visible device)");
         if let Some(d) = self.train.devices {
-            check(self.train.batch_size >= d, "train.batch_size", "must be at least train.devices (each device takes a part)");
+            check(
+                self.train.batch_size >= d,
+                "train.batch_size",
+                "must be at least train.devices (each device takes a part)",
+            );
         }
         check(self.checkpoint.every > 0, "checkpoint.every", "must be > 0");
         check(self.checkpoint.keep > 0, "checkpoint.keep", "must be > 0");
@@ -245,7 +249,8 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
         };
         return Error::line(path, line, format!("{key}: {msg}"));
     }
-    let key = current.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let key =
+        current.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
     match (section, key) {
         (Some(s), Some(k)) => Error::line(path, line, format!("{s}.{k}: {msg}")),
         (None, Some(k)) => Error::line(path, line, format!("{k}: {msg}")),
@@ -325,11 +330,13 @@ every = 5
         assert!(err.contains("model.audio.kind") && err.contains("small_cnn") && err.contains("cnn15"), "{err}");
         let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"gpt\"")).unwrap_err().to_string();
         assert!(err.contains("model.text.kind"), "{err}");
-        let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nchannels = [8, 8]")).unwrap_err().to_string();
+        let err =
+            parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nchannels = [8, 8]")).unwrap_err().to_string();
         assert!(err.contains("model.audio.channels") && err.contains("six"), "{err}");
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\ndim = 64")).unwrap_err().to_string();
         assert!(err.contains("model.audio.dim") && err.contains("unknown field"), "{err}");
-        let err = parse(&GOOD.replace("kind = \"bert\"", "kind = \"small\"\npretrained = true")).unwrap_err().to_string();
+        let err =
+            parse(&GOOD.replace("kind = \"bert\"", "kind = \"small\"\npretrained = true")).unwrap_err().to_string();
         assert!(err.contains("model.text.pretrained"), "{err}");
         let err = parse(&GOOD.replace("kind = \"cnn14\"", "kind = \"cnn14\"\nwidth = 3")).unwrap_err().to_string();
         assert!(err.contains("model.audio.width") || err.contains("width"), "{err}");

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
+pub use crate::eval::set::{join, ClipCaptions, Joined};
 use crate::model::logmel::{LogMel, LogMelBatch, SpecAugment};
 use crate::model::tokenizer::{CaptionTokenizer, Tokens};
 use crate::shards::WaveformReader;
-pub use crate::eval::set::{join, ClipCaptions, Joined};
 use crate::split::{shuffle, SplitMix64};
 
 /// A prepared training batch.
@@ -72,13 +72,27 @@ impl TrainSource {
         if joined.clips.len() < batch_size {
             return Err(Error::file(
                 &joined.index,
-                format!("{} training clips with captions and waveforms, fewer than one batch of {batch_size}", joined.clips.len()),
+                format!(
+                    "{} training clips with captions and waveforms, fewer than one batch of {batch_size}",
+                    joined.clips.len()
+                ),
             ));
         }
         let reader = WaveformReader::from_pairs(joined.pairs);
         let lengths = joined.clips.iter().map(|c| reader.len(&c.audio_id)).collect::<Result<Vec<_>>>()?;
         let crop = (crop_seconds * logmel.config().sample_rate as f64).round() as usize;
-        Ok(Self { clips: joined.clips, lengths, reader, logmel, tokenizer, batch_size, crop, seed, specaugment, min_samples })
+        Ok(Self {
+            clips: joined.clips,
+            lengths,
+            reader,
+            logmel,
+            tokenizer,
+            batch_size,
+            crop,
+            seed,
+            specaugment,
+            min_samples,
+        })
     }
 
     pub fn batches_per_epoch(&self) -> u64 {
@@ -188,4 +202,3 @@ impl Drop for Loader {
         }
     }
 }
-

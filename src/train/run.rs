@@ -164,8 +164,16 @@ pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig)
     same("train.batch_size", old.train.batch_size.to_string(), cfg.train.batch_size.to_string());
     same("data.crop_seconds", old.data.crop_seconds.to_string(), cfg.data.crop_seconds.to_string());
     same("data.sample_rate", old.data.sample_rate.to_string(), cfg.data.sample_rate.to_string());
-    same("schedule.warmup_iterations", old.schedule.warmup_iterations.to_string(), cfg.schedule.warmup_iterations.to_string());
-    same("schedule.total_iterations", old.schedule.total_iterations.to_string(), cfg.schedule.total_iterations.to_string());
+    same(
+        "schedule.warmup_iterations",
+        old.schedule.warmup_iterations.to_string(),
+        cfg.schedule.warmup_iterations.to_string(),
+    );
+    same(
+        "schedule.total_iterations",
+        old.schedule.total_iterations.to_string(),
+        cfg.schedule.total_iterations.to_string(),
+    );
     same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
     same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
@@ -183,13 +191,20 @@ pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig)
     for f in TOKENIZER_FILES {
         let (kept, now) = (checkpoint.join(f), cfg.model.text.dir().join(f));
         if std::fs::read(&kept).ok() != std::fs::read(&now).ok() {
-            same("model.text.dir", format!("the vocabulary kept in {}", kept.display()), format!("a different {}", now.display()));
+            same(
+                "model.text.dir",
+                format!("the vocabulary kept in {}", kept.display()),
+                format!("a different {}", now.display()),
+            );
         }
     }
     if diff.is_empty() {
         Ok(())
     } else {
-        Err(Error::Many { path: saved.to_path_buf(), problems: diff.into_iter().map(|d| format!("resume needs the run's settings: {d}")).collect() })
+        Err(Error::Many {
+            path: saved.to_path_buf(),
+            problems: diff.into_iter().map(|d| format!("resume needs the run's settings: {d}")).collect(),
+        })
     }
 }
 
@@ -222,4 +237,3 @@ pub(crate) fn prune(run: &Path, keep: usize) -> Result<()> {
     }
     Ok(())
 }
-

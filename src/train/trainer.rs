@@ -16,12 +16,14 @@ use burn::tensor::ElementConversion;
 use clap_tools_backends::{burn, AutodiffSelected};
 
 use super::config::TrainConfig;
-use super::run::{checkpoints_dir, check_same_run, latest_checkpoint, prune, restore_best, save_checkpoint, write_json, Log};
-pub use super::run::{TrainState, TOKENIZER_FILES};
 use super::data::{Loader, TrainSource};
-use crate::eval::{evaluate_model, join, EvalSet};
+use super::run::{
+    check_same_run, checkpoints_dir, latest_checkpoint, prune, restore_best, save_checkpoint, write_json, Log,
+};
+pub use super::run::{TrainState, TOKENIZER_FILES};
 use crate::error::{Error, Result};
 use crate::eval::metrics::Metrics;
+use crate::eval::{evaluate_model, join, EvalSet};
 use crate::model::clap::{Clap, ClapConfig};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
@@ -35,7 +37,6 @@ pub fn learning_rate(base: f64, i: u64, warmup: u64, total: u64) -> f64 {
     let progress = (i - warmup) as f64 / (total - warmup).max(1) as f64;
     base * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
 }
-
 
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
@@ -74,10 +75,15 @@ fn seed_for(seed: u64, iteration: u64) -> u64 {
 /// Train (or resume) the run of `cfg` with the backend of this build, on `train.devices` of its
 /// devices (all it sees when not set).
 pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> Result<Summary> {
-    let mut devices = clap_tools_backends::devices(cfg.train.devices)
-        .map_err(|e| Error::Device(format!("train.devices: {e}")))?;
+    let mut devices =
+        clap_tools_backends::devices(cfg.train.devices).map_err(|e| Error::Device(format!("train.devices: {e}")))?;
     if devices.len() > cfg.train.batch_size {
-        tracing::warn!("{} devices for batches of {}: training on the first {}", devices.len(), cfg.train.batch_size, cfg.train.batch_size);
+        tracing::warn!(
+            "{} devices for batches of {}: training on the first {}",
+            devices.len(),
+            cfg.train.batch_size,
+            cfg.train.batch_size
+        );
         devices.truncate(cfg.train.batch_size);
     }
     clap_tools_backends::check_transfers(&devices).map_err(|e| Error::Device(format!("train.devices: {e}")))?;
@@ -118,8 +124,13 @@ pub fn train_on<B: AutodiffBackend>(
     }
     let audio = cfg.model.audio.encoder(crate::model::logmel::N_MELS);
     let text = cfg.model.text.encoder(tokenizer.vocab_size(), cfg.model.max_tokens)?;
-    let config =
-        ClapConfig { sample_rate: cfg.data.sample_rate, audio, text, shared_dim: cfg.model.shared_dim, max_tokens: cfg.model.max_tokens };
+    let config = ClapConfig {
+        sample_rate: cfg.data.sample_rate,
+        audio,
+        text,
+        shared_dim: cfg.model.shared_dim,
+        max_tokens: cfg.model.max_tokens,
+    };
     let source = Arc::new(TrainSource::new(
         train_join,
         logmel.clone(),
@@ -145,7 +156,10 @@ pub fn train_on<B: AutodiffBackend>(
         ));
     }
     let mut optim = AdamConfig::new()
-        .with_weight_decay((cfg.optimizer.weight_decay > 0.0).then(|| burn::optim::decay::WeightDecayConfig::new(cfg.optimizer.weight_decay)))
+        .with_weight_decay(
+            (cfg.optimizer.weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(cfg.optimizer.weight_decay)),
+        )
         .with_grad_clipping(cfg.optimizer.grad_clip_norm.map(burn::grad_clipping::GradientClippingConfig::Norm))
         .init::<B, Clap<B>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
@@ -166,7 +180,10 @@ pub fn train_on<B: AutodiffBackend>(
                 || saved.shared_dim != config.shared_dim
                 || saved.sample_rate != config.sample_rate
             {
-                return Err(Error::file(dir, "the checkpoint's model differs from the config's; resume with the config the run was started with"));
+                return Err(Error::file(
+                    dir,
+                    "the checkpoint's model differs from the config's; resume with the config the run was started with",
+                ));
             }
             // The recorder's copy keeps the parameter ids that the optimizer state refers to.
             let record = recorder
@@ -179,8 +196,7 @@ pub fn train_on<B: AutodiffBackend>(
             optim = optim.load_record(record);
             let state_path = dir.join("state.json");
             let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-            let state: TrainState =
-                serde_json::from_str(&text).map_err(|e| Error::file(&state_path, e.to_string()))?;
+            let state: TrainState = serde_json::from_str(&text).map_err(|e| Error::file(&state_path, e.to_string()))?;
             (model, state)
         }
         None => {
@@ -195,7 +211,10 @@ pub fn train_on<B: AutodiffBackend>(
             if let Some(text) = cfg.model.text.load_pretrained::<B>(&device)? {
                 model.text_encoder = text;
             }
-            (model, TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 })
+            (
+                model,
+                TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 },
+            )
         }
     };
     if resumed.is_some() && state.devices != devices.len() {
@@ -225,7 +244,9 @@ pub fn train_on<B: AutodiffBackend>(
     let began = Instant::now();
     let mut samples = 0usize;
     for i in start..end {
-        let batch = loader.next_batch().ok_or_else(|| Error::Internal(format!("the batch loader stopped before iteration {}", i + 1)))??;
+        let batch = loader
+            .next_batch()
+            .ok_or_else(|| Error::Internal(format!("the batch loader stopped before iteration {}", i + 1)))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
         // burn's backends keep one random stream (the device argument is not used): one seed per
         // iteration makes dropout a function of (seed, iteration).
@@ -273,9 +294,9 @@ pub fn train_on<B: AutodiffBackend>(
             let record = optim.to_record();
             let model_record = model.clone().into_record();
             save_checkpoint(&model.valid(), &config, text_dir, &dest, |p| {
-                recorder
-                    .record(record, p.join("optimizer"))
-                    .map_err(|e| Error::file(p.join("optimizer.bin"), format!("cannot write the optimizer state: {e}")))?;
+                recorder.record(record, p.join("optimizer")).map_err(|e| {
+                    Error::file(p.join("optimizer.bin"), format!("cannot write the optimizer state: {e}"))
+                })?;
                 recorder
                     .record(model_record, p.join("model"))
                     .map_err(|e| Error::file(p.join("model.bin"), format!("cannot write the training state: {e}")))?;
@@ -285,7 +306,9 @@ pub fn train_on<B: AutodiffBackend>(
             prune(&run, cfg.checkpoint.keep)?;
         }
         if let Some(inner) = best_model {
-            save_checkpoint(&inner, &config, text_dir, &run.join("best"), |p| write_json(&p.join("state.json"), &state))?;
+            save_checkpoint(&inner, &config, text_dir, &run.join("best"), |p| {
+                write_json(&p.join("state.json"), &state)
+            })?;
         }
     }
     drop(loader);

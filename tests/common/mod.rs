@@ -126,13 +126,16 @@ pub fn clotho(dir: &Path) -> Clotho {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            (n.to_string(), vec![
-                format!("A bird sings, then a car passes {i}."),
-                format!("Rain \"falls\" on a roof\nwhile wind blows {i}"),
-                format!("Café noise with people talking {i}"),
-                "Water drips into a bucket.".to_string(),
-                format!("A dog barks {i} times"),
-            ])
+            (
+                n.to_string(),
+                vec![
+                    format!("A bird sings, then a car passes {i}."),
+                    format!("Rain \"falls\" on a roof\nwhile wind blows {i}"),
+                    format!("Café noise with people talking {i}"),
+                    "Water drips into a bucket.".to_string(),
+                    format!("A dog barks {i} times"),
+                ],
+            )
         })
         .collect();
     formats::clotho_captions(&captions, &rows).unwrap();
