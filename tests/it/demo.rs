@@ -1,8 +1,6 @@
 //! `clap-tools demo` runs the data path on its synthesised corpus.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn demo_runs_the_data_path() {

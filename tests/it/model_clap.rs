@@ -1,8 +1,6 @@
 //! Parity of the CLAP head, the InfoNCE loss (value and gradients) and the import of a checkpoint in
 //! the reference's released layout. Fixtures: tests/fixtures/model/generate.py.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use clap_tools::model::clap::{info_nce, l2_normalize, Clap};
@@ -99,7 +97,10 @@ fn reference_checkpoint_embeddings_match_pytorch() {
     assert!((ours_scale - scale).abs() < 1e-6, "logit_scale {ours_scale} vs {scale}");
 
     let lm = LogMel::for_rate(32000).unwrap();
-    let waves = [common::prng::wave("small0", 2.0, 32000, 500.0), common::prng::wave("small1", 1.3, 32000, 2500.0)];
+    let waves = [
+        crate::common::prng::wave("small0", 2.0, 32000, 500.0),
+        crate::common::prng::wave("small1", 1.3, 32000, 2500.0),
+    ];
     let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
     let batch = lm.batch(&clips);
     let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| lm.frames(n)).collect();
@@ -141,7 +142,7 @@ fn clap_tools_checkpoint_round_trips() {
     assert_eq!(cfg.shared_dim, 24);
     assert_eq!(cfg.audio, config.audio);
     let lm = LogMel::for_rate(32000).unwrap();
-    let wave = common::prng::wave("small0", 2.0, 32000, 500.0);
+    let wave = crate::common::prng::wave("small0", 2.0, 32000, 500.0);
     let mel =
         || Tensor::<Cpu, 3>::from_data(TensorData::new(lm.compute(&wave), [1, lm.frames(wave.len()), 64]), &device);
     let valid = [lm.frames(wave.len())];

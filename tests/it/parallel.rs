@@ -4,8 +4,7 @@
 //! part still goes through its own copy of the model, so the gather, the backward pass through it
 //! and the sum of the copies' gradients are what is tested.
 
-mod common;
-
+use crate::common::{fails, ok, s};
 use clap_tools::model::clap::{info_nce, Clap, ClapConfig};
 use clap_tools::model::logmel::LogMelBatch;
 use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
@@ -21,7 +20,6 @@ use clap_tools_backends::burn::optim::GradientsParams;
 use clap_tools_backends::burn::tensor::backend::Backend;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
-use common::{fails, ok, s};
 
 type Ad = Autodiff<Cpu>;
 
@@ -134,7 +132,7 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
 #[test]
 fn a_run_over_two_devices_trains_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::demo_corpus(dir.path(), 40, 16);
+    let data = crate::common::demo_corpus(dir.path(), 40, 16);
     let run = dir.path().join("run");
     let config = format!(
         r#"
@@ -167,7 +165,7 @@ workers = 2
 dir = "{run}"
 every = 2
 "#,
-        data_section = common::demo_data_toml(&data),
+        data_section = crate::common::demo_data_toml(&data),
         text = s(&dir.path().join("text")),
         run = s(&run),
     );

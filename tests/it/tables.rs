@@ -1,11 +1,9 @@
 //! `concat`, `split` and `inspect` on captions tables, caption JSONs, clips tables and TSVs.
 
-mod common;
-
 use std::collections::HashSet;
 
+use crate::common::*;
 use clap_tools::table::read_captions;
-use common::*;
 
 fn write_tsv(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).unwrap();

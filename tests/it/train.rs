@@ -1,13 +1,11 @@
 //! Training as a user runs it: a small model on the demo corpus, checkpoints, kill -9 and --resume,
 //! `eval` on the best checkpoint, and config errors.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fails, ok, s};
+use crate::common::{fails, ok, s};
 
 /// A TOML config over the demo data (`demo_corpus` made it and its text encoder folder).
 fn write_config(dir: &Path, data: &Path, run: &Path, iterations: u64, extra: &str) -> PathBuf {
@@ -47,7 +45,7 @@ dir = "{run}"
 every = 3
 keep = 2
 {extra}"#,
-        data_section = common::demo_data_toml(data),
+        data_section = crate::common::demo_data_toml(data),
         text = s(&dir.join("text")),
         run = s(run),
     );
@@ -67,7 +65,7 @@ fn last_val(run: &Path) -> serde_json::Value {
 #[test]
 fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let data = common::demo_corpus(dir.path(), 60, 32);
+    let data = crate::common::demo_corpus(dir.path(), 60, 32);
     let whole = dir.path().join("whole");
     let cfg_whole = write_config(dir.path(), &data, &whole, 12, "");
     ok(&["train", "--config", s(&cfg_whole)]);

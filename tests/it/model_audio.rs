@@ -3,8 +3,6 @@
 //! and a narrow one from a PANNs-layout .pth), and the errors of weight loading. Fixtures:
 //! tests/fixtures/model/generate.py.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -119,7 +117,7 @@ fn panns_tensors(cfg: &Cnn14Config) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     panns_shapes(cfg)
         .into_iter()
         .map(|(k, s)| {
-            let v = common::prng::panns_value(&k, &s);
+            let v = crate::common::prng::panns_value(&k, &s);
             (k, s, v)
         })
         .collect()
@@ -159,9 +157,9 @@ fn cnn14_full_size_matches_the_reference() {
     let model = Cnn14::<Cpu>::load_panns(&path, &Default::default()).unwrap();
     assert_eq!(model.embed_dim(), 2048);
     let waves = [
-        common::prng::wave("clip0", 3.0, 32000, 440.0),
-        common::prng::wave("clip1", 2.2, 32000, 1000.0),
-        common::prng::wave("clip2", 1.5, 32000, 3000.0),
+        crate::common::prng::wave("clip0", 3.0, 32000, 440.0),
+        crate::common::prng::wave("clip1", 2.2, 32000, 1000.0),
+        crate::common::prng::wave("clip2", 1.5, 32000, 3000.0),
     ];
     let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
     let (ours, _) = embed(&model, &clips);
@@ -175,7 +173,10 @@ fn cnn14_loads_a_panns_checkpoint() {
     let path = fixture("cnn14/panns_small.pth");
     let model = Cnn14::<Cpu>::load_panns(&path, &Default::default()).unwrap();
     assert_eq!(model.embed_dim(), 64);
-    let waves = [common::prng::wave("small0", 2.0, 32000, 500.0), common::prng::wave("small1", 1.3, 32000, 2500.0)];
+    let waves = [
+        crate::common::prng::wave("small0", 2.0, 32000, 500.0),
+        crate::common::prng::wave("small1", 1.3, 32000, 2500.0),
+    ];
     let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
     let (ours, _) = embed(&model, &clips);
     let reference = load("cnn14/panns_small_emb.npy");

@@ -1,12 +1,10 @@
 //! The whole data path on generated Clotho, AudioCaps and MACS datasets:
 //! scan → import → concat → split → inspect, then the polars notebook on the result.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn run_notebook(captions: &[&Path], clips: &[&Path], plots: &Path, out: &Path) -> std::process::Output {
     let join = |ps: &[&Path]| std::env::join_paths(ps).unwrap();

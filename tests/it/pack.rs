@@ -1,14 +1,12 @@
 //! `pack`: every input format, bad inputs, the layout, slices, crash and resume, h5py interop.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use clap_tools::manifest::wav_csv::Tsv;
 use clap_tools::shards::WaveformReader;
-use common::*;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)

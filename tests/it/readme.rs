@@ -6,8 +6,6 @@
 //! What differs from the README, and why, is listed in [`SUBSTITUTIONS`], [`SKIPS`] and
 //! [`stand_ins`]; each entry must still match a README command, so a stale one fails too.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,7 +164,7 @@ fn data(root: &Path) -> PathBuf {
         c.clips.iter().filter(|x| x.dataset == "clotho").map(|x| x.file_name.as_str()).collect();
     std::fs::write(data.join("val_ids.txt"), clotho_ids[..3].join("\n") + "\n").unwrap();
     // Any system's scores: 4 clips × 5 captions.
-    let sims: Vec<f32> = common::prng::uniform("readme sims", 20 * 4).into_iter().map(|x| x as f32).collect();
+    let sims: Vec<f32> = crate::common::prng::uniform("readme sims", 20 * 4).into_iter().map(|x| x as f32).collect();
     clap_tools::npy::write_f32(&data.join("clotho_eval_sims.npy"), &[20, 4], &sims).unwrap();
     std::fs::copy(repo().join("tests/fixtures/audio/stereo.flac"), data.join("clip.flac")).unwrap();
     std::fs::copy(data.join("clotho/development").join(clotho_ids[0]), data.join("clip.wav")).unwrap();
@@ -275,7 +273,7 @@ fn the_readme_workflow_runs_as_written() {
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
-    let python = common::python();
+    let python = crate::common::python();
     let (mut used_subs, mut used_skips, mut sections) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let mut expected = Vec::new();
     for ex in &examples {

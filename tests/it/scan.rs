@@ -1,9 +1,7 @@
 //! `scan`: wav.csv and the clips table, odd names, recursion, id clashes, unreadable files.
 
-mod common;
-
+use crate::common::*;
 use clap_tools::manifest::wav_csv::Tsv;
-use common::*;
 
 #[test]
 fn wav_csv_lists_odd_names_with_absolute_paths() {

@@ -1,10 +1,8 @@
 //! `import` of each native format, the join to audio, the JSON round trip, and every bad input.
 
-mod common;
-
+use crate::common::*;
 use clap_tools::schema::Caption;
 use clap_tools::table::read_captions;
-use common::*;
 
 #[test]
 fn clotho_with_odd_names_metadata_and_audio() {

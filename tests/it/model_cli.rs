@@ -1,13 +1,11 @@
 //! `clap-tools features` and `clap-tools embed` as a user runs them, checked against the reference
 //! outputs in tests/fixtures/model (see generate.py there).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{fails, ok, run, s, WavSample};
 use clap_tools::model::logmel::LogMel;
 use clap_tools::npy;
-use common::{fails, ok, run, s, WavSample};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
@@ -15,7 +13,7 @@ fn fixture(rel: &str) -> PathBuf {
 
 fn write_f32_wav(path: &Path, samples: &[f32]) {
     let x: Vec<f64> = samples.iter().map(|&v| v as f64).collect();
-    common::write_wav_raw(path, 32000, 1, WavSample::F32, false, &x);
+    crate::common::write_wav_raw(path, 32000, 1, WavSample::F32, false, &x);
 }
 
 fn min_cosine(a: &npy::Array, b: &npy::Array) -> f64 {
@@ -64,7 +62,10 @@ fn features_writes_the_log_mel_of_a_file() {
 
 /// The two clips of the checkpoint fixture as WAV files.
 fn fixture_clips(dir: &Path) -> Vec<PathBuf> {
-    let waves = [common::prng::wave("small0", 2.0, 32000, 500.0), common::prng::wave("small1", 1.3, 32000, 2500.0)];
+    let waves = [
+        crate::common::prng::wave("small0", 2.0, 32000, 500.0),
+        crate::common::prng::wave("small1", 1.3, 32000, 2500.0),
+    ];
     waves
         .iter()
         .enumerate()

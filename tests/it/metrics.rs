@@ -2,13 +2,11 @@
 //! tests/fixtures/metrics/generate.py with wsntxxn/DCASE2022T6_CLAP's models/metric.py), and the
 //! `clap-tools metrics` command line, bad inputs included.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{fails, ok, s};
 use clap_tools::eval::{evaluate, evaluate_npy, ranks, Metrics, RetrievalMetrics};
 use clap_tools::npy::{read_f32, write_f32};
-use common::{fails, ok, s};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -167,6 +165,6 @@ fn bad_inputs_are_errors_naming_the_file() {
     let err = fails(&["metrics", "--sims", s(&fine), "--captions-per-clip", "0"]);
     assert!(err.contains("at least 1"), "{err}");
     // Nothing is printed on stdout for a bad input.
-    let (ok, stdout, _) = common::run(&["metrics", "--sims", s(&nan), "--json"]);
+    let (ok, stdout, _) = crate::common::run(&["metrics", "--sims", s(&nan), "--json"]);
     assert!(!ok && stdout.is_empty(), "{stdout}");
 }

@@ -1,0 +1,20 @@
+//! The integration tests, as one test binary (one link instead of one per file): each module is one
+//! area of the toolkit, run against generated data in temporary folders and the CLI as users run it.
+
+mod common;
+
+mod demo;
+mod import;
+mod metrics;
+mod model_audio;
+mod model_clap;
+mod model_cli;
+mod pack;
+mod parallel;
+mod readme;
+mod resample;
+mod scan;
+mod tables;
+mod text_encoder;
+mod train;
+mod workflow;
