@@ -18,8 +18,11 @@ use clap_tools_backends::burn;
 pub fn write(out: &Path, rows: &EmbeddingRows) -> Result<(PathBuf, PathBuf)> {
     let npy = with_ext(out, "npy");
     let parquet = with_ext(out, "parquet");
-    crate::npy::write_f32(&npy, &[rows.audio_ids.len(), rows.dim], &rows.data)?;
-    crate::table::write_embeddings(&parquet, rows)?;
+    // The matrix and its table are one set: both or neither.
+    crate::atomic::as_set(|| {
+        crate::npy::write_f32(&npy, &[rows.audio_ids.len(), rows.dim], &rows.data)?;
+        crate::table::write_embeddings(&parquet, rows)
+    })?;
     Ok((npy, parquet))
 }
 

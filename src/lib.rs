@@ -12,6 +12,7 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod inspect;
+pub mod isolate;
 pub mod manifest;
 pub mod model;
 pub mod npy;

@@ -54,6 +54,9 @@ pub struct Failure {
 
 pub use crate::progress::Outcome;
 
+/// The most decoding threads `pack` starts (far above the cores of any machine it runs on).
+pub const MAX_JOBS: usize = 1024;
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct PackSummary {
@@ -259,6 +262,12 @@ pub fn pack(opts: &PackOptions, progress: &dyn Progress) -> Result<PackSummary> 
     if opts.part_size == 0 {
         return Err(Error::config("part_size", "must be at least 1"));
     }
+    if opts.jobs > MAX_JOBS {
+        return Err(Error::config("jobs", format!("{} threads: at most {MAX_JOBS}", opts.jobs)));
+    }
+    if let Some(rate) = opts.sample_rate {
+        crate::audio::check_format(rate, 1).map_err(|e| Error::config("sample_rate", e))?;
+    }
     if let Some((i, n)) = opts.shard {
         if n == 0 || i == 0 || i > n {
             return Err(Error::config("shard", format!("{i}/{n}: I must be between 1 and N")));
@@ -313,13 +322,16 @@ pub fn pack(opts: &PackOptions, progress: &dyn Progress) -> Result<PackSummary> 
     let index_csv = opts.out.join(format!("waveform{suffix}.csv"));
     let index_parquet = opts.out.join(format!("waveforms{suffix}.parquet"));
     let failures_csv = opts.out.join(format!("failures{suffix}.csv"));
-    write_tsv(
-        &index_csv,
-        &["audio_id", "hdf5_path"],
-        entries.iter().map(|e| vec![e.audio_id.as_str(), e.hdf5_path.as_str()]),
-    )?;
-    crate::table::write_waveforms(&index_parquet, &entries)?;
-    write_failures(&failures_csv, &failures)?;
+    // The three index files are one set: all or none.
+    crate::atomic::as_set(|| {
+        write_tsv(
+            &index_csv,
+            &["audio_id", "hdf5_path"],
+            entries.iter().map(|e| vec![e.audio_id.as_str(), e.hdf5_path.as_str()]),
+        )?;
+        crate::table::write_waveforms(&index_parquet, &entries)?;
+        write_failures(&failures_csv, &failures)
+    })?;
     let outcome = Outcome::of(entries.len(), failures.len());
     Ok(PackSummary {
         clips: total,

@@ -127,7 +127,16 @@ pub fn run(source: Source) -> Result<()> {
         (_, true) => MissingAudio::Fail,
         _ => MissingAudio::Keep,
     };
-    let report = manifest::finish_import(rows, audio.as_ref(), missing_audio, &input, &common.output)?;
+    // The table and the missing list are one set of outputs: both or neither.
+    let report = clap_tools::atomic::as_set(|| {
+        let report = manifest::finish_import(rows, audio.as_ref(), missing_audio, &input, &common.output)?;
+        if let (Some(list), Some(j)) = (&common.missing_list, &report.join) {
+            let mut text = j.missing.join("\n");
+            text.push('\n');
+            clap_tools::atomic::write_bytes(list, text.as_bytes())?;
+        }
+        Ok(report)
+    })?;
     if let Some(j) = &report.join {
         if !j.missing.is_empty() {
             warn!(
@@ -137,11 +146,6 @@ pub fn run(source: Source) -> Result<()> {
                 if common.drop_missing { " and were left out" } else { "" },
                 &j.missing[..j.missing.len().min(5)]
             );
-        }
-        if let Some(list) = &common.missing_list {
-            let mut text = j.missing.join("\n");
-            text.push('\n');
-            clap_tools::atomic::write_bytes(list, text.as_bytes())?;
         }
     }
     info!("{} clips, {} captions → {}", report.clips, report.captions, common.output.display());

@@ -59,8 +59,11 @@ pub fn run(a: Args) -> Result<()> {
             s.val_clips
         );
     }
-    manifest::write_captions(&train_out, &s.train, &a.input)?;
-    manifest::write_captions(&val_out, &s.val, &a.input)?;
+    // Both outputs or neither; the same path for both is refused.
+    clap_tools::atomic::as_set(|| {
+        manifest::write_captions(&train_out, &s.train, &a.input)?;
+        manifest::write_captions(&val_out, &s.val, &a.input)
+    })?;
     info!(
         "train: {} clips, {} captions → {}; validation: {} clips, {} captions → {}",
         s.train_clips,

@@ -38,8 +38,16 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, DecodeFailure> {
     Err(DecodeFailure(msg.into()))
 }
 
-/// Decode `path` to mono and resample it to `target_rate` (`None`: keep the file's rate).
+/// Decode `path` to mono and resample it to `target_rate` (`None`: keep the file's rate). A panic
+/// inside the decoder is this file's failure, not the caller's.
 pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailure> {
+    crate::isolate::isolate("decoding", || decode(path, target_rate)).map_err(DecodeFailure)?
+}
+
+fn decode(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailure> {
+    if let Some(r) = target_rate {
+        super::check_format(r, 1).map_err(|e| DecodeFailure(format!("target {e}")))?;
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fail("file not found"),
@@ -72,6 +80,10 @@ pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, Dec
         };
     let mut source_rate = params.sample_rate.unwrap_or(0);
     let mut channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+    // Refuse impossible headers before the decoder or the resampler allocate for them.
+    if source_rate != 0 {
+        super::check_format(source_rate, channels.max(1)).map_err(DecodeFailure)?;
+    }
     let mut resampler: Option<MonoResampler> = None;
     let mut out = Vec::new();
     let mut interleaved: Vec<f32> = Vec::new();
@@ -103,6 +115,7 @@ pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, Dec
         }
         let rate = buf.spec().rate();
         let ch = buf.spec().channels().count().max(1);
+        super::check_format(rate, ch).map_err(DecodeFailure)?;
         if resampler.is_some() && (rate != source_rate || ch != channels) {
             return fail(format!("stream changes format mid-file ({source_rate} Hz × {channels} → {rate} Hz × {ch})"));
         }

@@ -37,8 +37,13 @@ impl Probe {
     }
 }
 
-/// Read the header of an audio file. The error is a short reason, for a report.
+/// Read the header of an audio file. The error is a short reason, for a report; a panic inside the
+/// demuxer is one too.
 pub fn probe(path: &Path) -> Result<Probe, String> {
+    crate::isolate::isolate("reading the header", || probe_header(path))?
+}
+
+fn probe_header(path: &Path) -> Result<Probe, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mss = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
@@ -51,7 +56,11 @@ pub fn probe(path: &Path) -> Result<Probe, String> {
     let track = reader.default_track(TrackType::Audio).ok_or("no audio track")?;
     let params = track.codec_params.as_ref().and_then(|p| p.audio());
     let sample_rate = params.and_then(|p| p.sample_rate);
-    let channels = params.and_then(|p| p.channels.as_ref()).map(|c| c.count() as u16);
+    let channels = params.and_then(|p| p.channels.as_ref()).map(|c| c.count());
+    if let Some(r) = sample_rate {
+        super::check_format(r, channels.unwrap_or(1))?;
+    }
+    let channels = channels.map(|c| c as u16);
     Ok(Probe { sample_rate, channels, frames: track.num_frames })
 }
 

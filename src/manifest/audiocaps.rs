@@ -63,12 +63,17 @@ fn render(template: &str, youtube_id: &str, start: i64, audiocap_id: i64) -> Str
         .replace("{audiocap_id}", &audiocap_id.to_string())
 }
 
+/// Start times beyond this (about 31 years of video) are refused: no clip starts there, and
+/// `{end_time}` = start + 10 must not overflow.
+const MAX_START_TIME: i64 = 1_000_000_000;
+
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim();
     s.parse::<i64>().ok().or_else(|| {
-        // Some copies store start_time as "30.0".
+        // Some copies store start_time as "30.0"; only values a float holds exactly (|x| ≤ 2^53) are
+        // integers, so "1e30" is refused instead of clamped.
         let f = s.parse::<f64>().ok()?;
-        (f.fract() == 0.0 && f.is_finite()).then_some(f as i64)
+        (f.fract() == 0.0 && f.is_finite() && f.abs() <= 9_007_199_254_740_992.0).then_some(f as i64)
     })
 }
 
@@ -94,9 +99,9 @@ pub fn import(opts: &AudioCapsImport) -> Result<Vec<Caption>> {
                 problems.push(format!("line {line}: audiocap_id {audiocap_id}: empty youtube_id"));
                 continue;
             }
-            let Some(start) = parse_int(&rec[start_col]) else {
+            let Some(start) = parse_int(&rec[start_col]).filter(|s| (0..=MAX_START_TIME).contains(s)) else {
                 problems.push(format!(
-                    "line {line}: audiocap_id {audiocap_id}: start_time {:?} is not a whole number of seconds",
+                    "line {line}: audiocap_id {audiocap_id}: start_time {:?} is not a whole number of seconds in 0..={MAX_START_TIME}",
                     &rec[start_col]
                 ));
                 continue;

@@ -114,6 +114,7 @@ pub fn import(path: &Path, opts: &JsonImport) -> Result<Vec<Caption>> {
         let manufacturer = take_str(&mut audio, cap::MANUFACTURER);
         let license = take_str(&mut audio, cap::LICENSE);
         let audio_extra = extra(audio);
+        let mut indices: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
         for (j, c) in captions.into_iter().enumerate() {
             let Value::Object(mut c) = c else {
                 problems.push(format!("audios[{i}]: audio_id {audio_id:?}: captions[{j}] is not an object"));
@@ -127,10 +128,17 @@ pub fn import(path: &Path, opts: &JsonImport) -> Result<Vec<Caption>> {
                 problems.push(format!("audios[{i}]: audio_id {audio_id:?}: captions[{j}] is empty"));
                 continue;
             }
+            let caption_index = take_u32(&mut c, cap::CAPTION_INDEX).unwrap_or(j as u32 + 1);
+            if let Some(first) = indices.insert(caption_index, j) {
+                problems.push(format!(
+                    "audios[{i}]: audio_id {audio_id:?}: captions[{j}] repeats caption_index {caption_index} of captions[{first}]"
+                ));
+                continue;
+            }
             rows.push(Caption {
                 audio_id: audio_id.clone(),
                 caption,
-                caption_index: take_u32(&mut c, cap::CAPTION_INDEX).unwrap_or(j as u32 + 1),
+                caption_index,
                 cap_id: take_str(&mut c, cap::CAP_ID),
                 dataset: dataset.clone(),
                 split: split.clone(),

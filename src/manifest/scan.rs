@@ -45,6 +45,9 @@ pub fn list_audio(dir: &Path, opts: &ScanOptions) -> Result<Listing> {
     }
     let mut listing = Listing::default();
     let mut stack = vec![root.clone()];
+    // Folders already listed, by their real path: a symlink back into one of them (a loop, or two
+    // links to one folder) is listed once, not again and again.
+    let mut visited: std::collections::HashSet<PathBuf> = std::collections::HashSet::from([root.clone()]);
     while let Some(d) = stack.pop() {
         let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
         for entry in entries {
@@ -58,7 +61,14 @@ pub fn list_audio(dir: &Path, opts: &ScanOptions) -> Result<Listing> {
             let is_dir = ty.is_dir() || (ty.is_symlink() && path.is_dir());
             if is_dir {
                 if opts.recursive {
-                    stack.push(path);
+                    match std::fs::canonicalize(&path) {
+                        Ok(real) if !visited.contains(&real) => {
+                            visited.insert(real);
+                            stack.push(path)
+                        }
+                        Ok(_) => listing.skipped.push((path, "a link to a folder already scanned".into())),
+                        Err(e) => listing.skipped.push((path, format!("cannot follow: {e}"))),
+                    }
                 }
                 continue;
             }

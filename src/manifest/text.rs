@@ -71,6 +71,12 @@ impl Delimited {
         if header.iter().all(|h| h.is_empty()) {
             return Err(Error::file(path, "empty file: no header line"));
         }
+        // A repeated column name would silently shadow the first (two caption_1 columns).
+        for (i, h) in header.iter().enumerate() {
+            if !h.is_empty() && header[..i].contains(h) {
+                return Err(Error::line(path, 1, format!("column {h:?} appears twice in the header")));
+            }
+        }
         let index = header.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
         let mut records = Vec::new();
         for rec in reader.records() {

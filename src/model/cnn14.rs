@@ -395,7 +395,11 @@ impl Cnn14Settings {
     /// Bad values, each with its key under `key`.
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         if let Some(c) = &self.channels {
-            check(c.iter().all(|&x| x > 0), format!("{key}.channels"), "every width must be > 0");
+            check(
+                c.iter().all(|&x| (1..=16_384).contains(&x)),
+                format!("{key}.channels"),
+                "every width must be 1 to 16384",
+            );
             check(c.len() == 6, format!("{key}.channels"), "cnn14 has six blocks: give six widths");
         }
     }

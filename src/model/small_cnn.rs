@@ -172,9 +172,13 @@ impl SmallCnnSettings {
     /// Bad values, each with its key under `key`.
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         if let Some(c) = &self.channels {
-            check(c.iter().all(|&x| x > 0), format!("{key}.channels"), "every width must be > 0");
+            check(
+                c.iter().all(|&x| (1..=16_384).contains(&x)),
+                format!("{key}.channels"),
+                "every width must be 1 to 16384",
+            );
             check((1..=6).contains(&c.len()), format!("{key}.channels"), "small_cnn takes 1 to 6 blocks");
         }
-        check(self.dim != Some(0), format!("{key}.dim"), "must be > 0");
+        check(self.dim.is_none_or(|d| (1..=65_536).contains(&d)), format!("{key}.dim"), "must be 1 to 65536");
     }
 }

@@ -132,6 +132,13 @@ fn default_keep() -> usize {
     1
 }
 
+/// Limits on sizes in a config, checked before anything is allocated; far above any real run.
+pub const MAX_DIM: usize = 65_536;
+pub const MAX_TOKENS: usize = 4096;
+pub const MAX_BATCH: usize = 65_536;
+pub const MAX_WORKERS: usize = 256;
+pub const MAX_CROP_SECONDS: f64 = 3600.0;
+
 impl TrainConfig {
     /// Read and check a TOML config. Relative paths are taken from the config file's folder.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -190,13 +197,27 @@ impl TrainConfig {
             "data.sample_rate",
             "must be 32000 or 16000 (the CNN14 front end's rates)",
         );
-        check(self.data.crop_seconds > 0.0 && self.data.crop_seconds.is_finite(), "data.crop_seconds", "must be > 0");
+        // Sizes are bounded before anything is allocated for them (the limits are far above real runs).
+        let crop = self.data.crop_seconds * self.data.sample_rate as f64;
+        check(
+            crop.is_finite() && crop >= 1024.0 && self.data.crop_seconds <= MAX_CROP_SECONDS,
+            "data.crop_seconds",
+            &format!("must hold at least one STFT window (1024 samples) and at most {MAX_CROP_SECONDS} s"),
+        );
         self.model.audio.problems("model.audio", &mut |ok, key, msg| check(ok, &key, msg));
         self.model.text.problems("model.text", &mut |ok, key, msg| check(ok, &key, msg));
-        check(self.model.shared_dim > 0, "model.shared_dim", "must be > 0");
-        check(self.model.max_tokens >= 3, "model.max_tokens", "must be at least 3 ([CLS] x [SEP])");
+        check((1..=MAX_DIM).contains(&self.model.shared_dim), "model.shared_dim", &format!("must be 1 to {MAX_DIM}"));
+        check(
+            (3..=MAX_TOKENS).contains(&self.model.max_tokens),
+            "model.max_tokens",
+            &format!("must be 3 ([CLS] x [SEP]) to {MAX_TOKENS}"),
+        );
         check(self.optimizer.kind == "adam", "optimizer.kind", "the optimizers are: adam");
-        check(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite(), "optimizer.lr", "must be > 0");
+        check(
+            self.optimizer.lr > 0.0 && self.optimizer.lr <= 1.0,
+            "optimizer.lr",
+            "must be > 0 and at most 1 (Adam's steps are about lr in size; the reference uses 1e-4)",
+        );
         check(self.optimizer.weight_decay >= 0.0, "optimizer.weight_decay", "must be >= 0");
         if let Some(c) = self.optimizer.grad_clip_norm {
             check(c > 0.0, "optimizer.grad_clip_norm", "must be > 0");
@@ -207,10 +228,18 @@ impl TrainConfig {
             "schedule.warmup_iterations",
             "must be less than schedule.total_iterations",
         );
-        check(self.train.batch_size >= 2, "train.batch_size", "must be at least 2 (the loss contrasts the batch)");
+        check(
+            (2..=MAX_BATCH).contains(&self.train.batch_size),
+            "train.batch_size",
+            &format!("must be 2 (the loss contrasts the batch) to {MAX_BATCH}"),
+        );
         check(self.train.val_interval > 0, "train.val_interval", "must be > 0");
-        check(self.train.val_batch_size > 0, "train.val_batch_size", "must be > 0");
-        check(self.train.workers > 0, "train.workers", "must be > 0");
+        check(
+            (1..=MAX_BATCH).contains(&self.train.val_batch_size),
+            "train.val_batch_size",
+            &format!("must be 1 to {MAX_BATCH}"),
+        );
+        check((1..=MAX_WORKERS).contains(&self.train.workers), "train.workers", &format!("must be 1 to {MAX_WORKERS}"));
         check(self.train.devices != Some(0), "train.devices", "must be > 0 (leave it out for every visible device)");
         if let Some(d) = self.train.devices {
             check(
@@ -342,6 +371,22 @@ every = 5
         assert!(err.contains("model.audio.width") || err.contains("width"), "{err}");
         let err = parse(&GOOD.replace("seed = 1", "seed = 1\ndevices = 0")).unwrap_err().to_string();
         assert!(err.contains("train.devices"), "{err}");
+        // Hostile sizes are named by key before anything is allocated for them.
+        for (from, to, key) in [
+            ("shared_dim = 1024", "shared_dim = 10000000000000", "model.shared_dim"),
+            ("shared_dim = 1024", "shared_dim = 1024\nmax_tokens = 10000000000000", "model.max_tokens"),
+            ("kind = \"cnn14\"", "kind = \"cnn14\"\nchannels = [100000, 100000, 8, 8, 8, 8]", "model.audio.channels"),
+            ("seed = 1", "seed = 1\nworkers = 1000000", "train.workers"),
+            ("crop_seconds = 10.0", "crop_seconds = 1e-300", "data.crop_seconds"),
+            ("crop_seconds = 10.0", "crop_seconds = 1e300", "data.crop_seconds"),
+        ] {
+            let err = parse(&GOOD.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(key), "{to}: {err}");
+        }
+        let err = parse(&GOOD.replace("shared_dim = 1024", "shared_dim = 1024\n[optimizer]\nlr = 1e30"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("optimizer.lr"), "{err}");
 
         let small = GOOD
             .replace("kind = \"cnn14\"", "kind = \"small_cnn\"\nchannels = [8, 16]\ndim = 32")

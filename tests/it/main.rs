@@ -4,6 +4,7 @@
 mod common;
 
 mod demo;
+mod hostile;
 mod import;
 mod metrics;
 mod model_audio;
