@@ -363,6 +363,17 @@ fn the_readme_workflow_runs_as_written() {
     let val_ids: BTreeSet<&str> = val.iter().map(|r| r.audio_id.as_str()).collect();
     assert_eq!(val_ids.len(), 3, "--val-ref puts the three listed clips in validation");
 
+    // Through a symlinked folder, the config's relative paths still name the same files: resuming the
+    // finished run from there finds its data, its text folder and its checkpoints.
+    let link = root.path().join("linked work");
+    std::os::unix::fs::symlink(&work, &link).unwrap();
+    let out = Command::new(&bin)
+        .args(["train", "--config", "configs/cnn14_bertmedium.toml", "--resume"])
+        .current_dir(&link)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // A checkpoint folder is self-contained: moved elsewhere, it evaluates the same.
     let moved = root.path().join("elsewhere/best of run");
     rename(&work.join("runs/cnn14_bertmedium/best"), &moved);
