@@ -80,6 +80,9 @@ impl ShardWriter {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.partial"));
+        // HDF5 would follow a symlink at either name and truncate its target.
+        crate::atomic::check_replaceable(path)?;
+        crate::atomic::check_replaceable(&tmp)?;
         let file = hdf5::File::create(&tmp).map_err(|e| h5err(&tmp, "create", e))?;
         Ok(ShardWriter { file: Some(file), tmp, path: path.to_path_buf() })
     }
@@ -118,5 +121,26 @@ impl Drop for ShardWriter {
             drop(file);
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_shard_or_its_temporary_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious.bin");
+        std::fs::write(&target, "keep").unwrap();
+        let shard = dir.path().join("1.h5");
+        std::os::unix::fs::symlink(&target, dir.path().join(".1.h5.partial")).unwrap();
+        let err = ShardWriter::create(&shard).err().expect("refused").to_string();
+        assert!(err.contains(".1.h5.partial") && err.contains("symbolic link"), "{err}");
+        std::os::unix::fs::symlink(&target, &shard).unwrap();
+        let err = ShardWriter::create(&shard).err().expect("refused").to_string();
+        assert!(err.contains("1.h5") && err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
 }
