@@ -266,7 +266,13 @@ pub fn pack(opts: &PackOptions, progress: &dyn Progress) -> Result<PackSummary> 
         return Err(Error::config("jobs", format!("{} threads: at most {MAX_JOBS}", opts.jobs)));
     }
     if let Some(rate) = opts.sample_rate {
-        crate::audio::check_format(rate, 1).map_err(|e| Error::config("sample_rate", e))?;
+        use crate::audio::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
+        if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+            return Err(Error::config(
+                "sample_rate",
+                format!("{rate} Hz is outside {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz"),
+            ));
+        }
     }
     if let Some((i, n)) = opts.shard {
         if n == 0 || i == 0 || i > n {
