@@ -72,7 +72,7 @@ impl<B: Backend> Embedder<B> {
             })?;
             Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?
         };
-        let logmel = LogMel::for_rate(config.sample_rate)?;
+        let logmel = config.audio.front_end(config.sample_rate)?;
         Ok(Self { model, config, logmel, device })
     }
 

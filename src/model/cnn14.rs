@@ -381,7 +381,9 @@ pub struct Cnn14Settings {
 }
 
 impl Cnn14Settings {
-    pub fn config(&self, n_mels: usize) -> Cnn14Config {
+    /// The shape: the reference's 64-bin log-mel input and these widths.
+    pub fn config(&self) -> Cnn14Config {
+        let n_mels = super::logmel::N_MELS;
         Cnn14Config {
             channels: match self.channels.as_deref() {
                 Some(&[a, b, c, d, e, f]) => [a, b, c, d, e, f],

@@ -5,6 +5,8 @@
 //!   checks, its paths and its pretrained weights;
 //! - its shape in a checkpoint's `clap.json` ([`AudioEncoderConfig`], [`TextEncoderConfig`], tagged
 //!   the same way, so a checkpoint says which encoder it holds) and its constructor;
+//! - for audio, its input ([`AudioInput`]: log-mel with its number of bins) and the front end that
+//!   makes it ([`AudioEncoderConfig::front_end`], what training, evaluation and `embed` use);
 //! - its place in the model ([`AudioModel`], [`TextModel`], which dispatch to the traits of
 //!   [`super::encoder`]).
 //!
@@ -26,10 +28,20 @@ use serde::{Deserialize, Serialize};
 use super::bert::{Bert, BertConfig, BertSettings};
 use super::cnn14::{Cnn14, Cnn14Config, Cnn14Settings};
 use super::encoder::{AudioEncoder, TextEncoder};
+use super::logmel::{LogMel, LogMelConfig};
 use super::small_cnn::{SmallCnn, SmallCnnConfig, SmallCnnSettings};
 use super::small_text::{SmallText, SmallTextConfig, SmallTextSettings};
 use super::tokenizer::Tokens;
 use crate::error::Result;
+
+/// What an audio encoder reads, as registered with it; the front end that makes it is
+/// [`AudioEncoderConfig::front_end`]. (An encoder that also reads the raw waveform, as
+/// Wavegram-Logmel-CNN14 does, adds its variant here.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioInput {
+    /// Log-mel frames with this many mel bins, from the reference's front end at the model's rate.
+    LogMel { n_mels: usize },
+}
 
 /// `[model.audio]` of a training config: `kind` and that encoder's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,11 +52,11 @@ pub enum AudioSection {
 }
 
 impl AudioSection {
-    /// The encoder's shape (what `clap.json` records).
-    pub fn encoder(&self, n_mels: usize) -> AudioEncoderConfig {
+    /// The encoder's shape (what `clap.json` records), its input included.
+    pub fn encoder(&self) -> AudioEncoderConfig {
         match self {
-            Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config(n_mels)),
-            Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config(n_mels)),
+            Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config()),
+            Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config()),
         }
     }
 
@@ -199,6 +211,24 @@ pub enum AudioEncoderConfig {
 }
 
 impl AudioEncoderConfig {
+    /// What the encoder reads.
+    pub fn input(&self) -> AudioInput {
+        match self {
+            Self::Cnn14(c) => AudioInput::LogMel { n_mels: c.n_mels },
+            Self::SmallCnn(c) => AudioInput::LogMel { n_mels: c.n_mels },
+        }
+    }
+
+    /// The front end that turns waveforms at `sample_rate` into the encoder's input: training,
+    /// evaluation and `embed` all build it here.
+    pub fn front_end(&self, sample_rate: u32) -> Result<LogMel> {
+        match self.input() {
+            AudioInput::LogMel { n_mels } => {
+                Ok(LogMel::new(LogMelConfig { n_mels, ..LogMelConfig::for_rate(sample_rate)? }))
+            }
+        }
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> AudioModel<B> {
         match self {
             Self::Cnn14(c) => AudioModel::Cnn14(c.init(device)),
@@ -290,5 +320,22 @@ impl TextEncoderConfig {
             Self::Bert(c) => c.max_position_embeddings,
             Self::Small(c) => c.max_positions,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_front_end_follows_the_encoders_registered_input() {
+        let mut c = Cnn14Config::default();
+        assert_eq!(AudioEncoderConfig::Cnn14(c.clone()).input(), AudioInput::LogMel { n_mels: 64 });
+        c.n_mels = 128;
+        let fe = AudioEncoderConfig::Cnn14(c).front_end(32000).unwrap();
+        assert_eq!((fe.config().n_mels, fe.config().hop, fe.config().f_max), (128, 320, 14000.0));
+        let small = AudioSection::SmallCnn(SmallCnnSettings { channels: Some(vec![8]), dim: Some(16) }).encoder();
+        assert_eq!(small.front_end(16000).unwrap().config().n_mels, 64);
+        assert!(small.front_end(44100).is_err());
     }
 }

@@ -161,7 +161,9 @@ pub struct SmallCnnSettings {
 }
 
 impl SmallCnnSettings {
-    pub fn config(&self, n_mels: usize) -> SmallCnnConfig {
+    /// The shape: the reference's 64-bin log-mel input and these widths.
+    pub fn config(&self) -> SmallCnnConfig {
+        let n_mels = super::logmel::N_MELS;
         SmallCnnConfig {
             channels: self.channels.clone().unwrap_or_else(|| vec![16, 32, 64, 128]),
             n_mels,

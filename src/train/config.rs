@@ -392,7 +392,7 @@ every = 5
             .replace("kind = \"cnn14\"", "kind = \"small_cnn\"\nchannels = [8, 16]\ndim = 32")
             .replace("kind = \"bert\"", "kind = \"small\"\ndim = 24");
         let c = parse(&small).unwrap();
-        match c.model.audio.encoder(64) {
+        match c.model.audio.encoder() {
             AudioEncoderConfig::SmallCnn(a) => assert_eq!((a.channels, a.dim), (vec![8, 16], 32)),
             other => panic!("{other:?}"),
         }

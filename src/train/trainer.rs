@@ -25,7 +25,6 @@ use crate::error::{Error, Result};
 use crate::eval::metrics::Metrics;
 use crate::eval::{evaluate_model, join, EvalSet};
 use crate::model::clap::{Clap, ClapConfig};
-use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
 
 /// The learning rate of iteration `i` (0-based): linear warm-up from 0, then half a cosine to 0, as
@@ -105,7 +104,8 @@ pub fn train_on<B: AutodiffBackend>(
     // Data.
     let text_dir = cfg.model.text.dir();
     let tokenizer = CaptionTokenizer::from_dir(text_dir, cfg.model.max_tokens)?;
-    let logmel = LogMel::for_rate(cfg.data.sample_rate)?;
+    let audio = cfg.model.audio.encoder();
+    let logmel = audio.front_end(cfg.data.sample_rate)?;
     let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms, cfg.data.sample_rate)?;
     if !train_join.no_waveform.is_empty() {
         tracing::warn!(
@@ -122,7 +122,6 @@ pub fn train_on<B: AutodiffBackend>(
             val.captions_per_clip
         );
     }
-    let audio = cfg.model.audio.encoder(crate::model::logmel::N_MELS);
     let text = cfg.model.text.encoder(tokenizer.vocab_size(), cfg.model.max_tokens)?;
     let config = ClapConfig {
         sample_rate: cfg.data.sample_rate,
