@@ -101,16 +101,7 @@ pub fn embed_audio<B: burn::tensor::backend::Backend>(
     let rate = model.config.sample_rate;
     let (reader, clips) = match input {
         AudioInput::Index(index) => {
-            if crate::manifest::extension(index) == "parquet" {
-                if let Some(w) = crate::table::read_waveforms(index)?.into_iter().find(|w| w.sample_rate != rate) {
-                    return Err(Error::item(
-                        index,
-                        w.audio_id,
-                        format!("packed at {} Hz, but the model's front end runs at {rate} Hz", w.sample_rate),
-                    ));
-                }
-            }
-            let pairs = crate::shards::reader::read_index(index)?;
+            let pairs = crate::shards::reader::read_index_at(index, rate)?;
             let clips: Vec<Clip> = pairs.iter().map(|(id, _)| Clip::Packed(id.clone())).collect();
             (Some(WaveformReader::from_pairs(pairs)), clips)
         }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::schema::Caption;
-use crate::shards::{read_index, WaveformReader};
+use crate::shards::reader::read_index_at;
+use crate::shards::WaveformReader;
 
 /// One clip with its captions (in caption_index order).
 #[derive(Debug, Clone)]
@@ -27,25 +28,16 @@ pub struct Joined {
     pub pairs: Vec<(String, PathBuf)>,
 }
 
-/// Join caption tables with a waveform index, clips sorted by audio_id. A `waveforms.parquet` index
-/// records each clip's sample rate, which must be `sample_rate` (a `waveform.csv` does not say).
+/// Join caption tables with a waveform index, clips sorted by audio_id. The index's clips must be
+/// packed at `sample_rate` where it says ([`read_index_at`]).
 pub fn join(captions: &[PathBuf], index: &Path, sample_rate: u32) -> Result<Joined> {
-    if crate::manifest::extension(index) == "parquet" {
-        if let Some(w) = crate::table::read_waveforms(index)?.into_iter().find(|w| w.sample_rate != sample_rate) {
-            return Err(Error::item(
-                index,
-                w.audio_id,
-                format!("packed at {} Hz, but the model's front end runs at {sample_rate} Hz", w.sample_rate),
-            ));
-        }
-    }
     let mut by_clip: BTreeMap<String, Vec<Caption>> = BTreeMap::new();
     for path in captions {
         for c in crate::manifest::read_captions(path)? {
             by_clip.entry(c.audio_id.clone()).or_default().push(c);
         }
     }
-    let pairs = read_index(index)?;
+    let pairs = read_index_at(index, sample_rate)?;
     let packed: HashMap<&str, ()> = pairs.iter().map(|(id, _)| (id.as_str(), ())).collect();
     let mut clips = Vec::new();
     let mut no_waveform = Vec::new();

@@ -22,6 +22,25 @@ pub fn read_index(path: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(pairs.into_iter().map(|(id, p)| (id, crate::paths::resolve(path, Path::new(&p)))).collect())
 }
 
+/// The (audio_id, HDF5 file) pairs of an index whose clips must be packed at `sample_rate`: a
+/// `waveforms.parquet` records each clip's rate and a clip at another rate is an error naming it (a
+/// `waveform.csv` does not say). The index is read once.
+pub fn read_index_at(path: &Path, sample_rate: u32) -> Result<Vec<(String, PathBuf)>> {
+    if extension(path) != "parquet" {
+        return read_index(path);
+    }
+    let rows = crate::table::read_waveforms(path)?;
+    if let Some(w) = rows.iter().find(|w| w.sample_rate != sample_rate) {
+        return Err(Error::item(
+            path,
+            &w.audio_id,
+            format!("packed at {} Hz, but the model's front end runs at {sample_rate} Hz", w.sample_rate),
+        ));
+    }
+    // read_waveforms has already taken relative hdf5 paths from the table's folder.
+    Ok(rows.into_iter().map(|w| (w.audio_id, PathBuf::from(w.hdf5_path))).collect())
+}
+
 /// Random access to packed waveforms. Files are opened on first use and kept open.
 pub struct WaveformReader {
     location: HashMap<String, PathBuf>,
@@ -117,4 +136,31 @@ fn read_range(path: &Path, audio_id: &str, ds: &hdf5::Dataset, start: usize, end
         }
         other => return Err(Error::item(path, audio_id, format!("unsupported sample type {other}"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::WaveformEntry;
+
+    #[test]
+    fn an_index_at_another_rate_is_named_and_paths_come_back_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("packed/waveforms.parquet");
+        let entry = |id: &str, rate: u32| WaveformEntry {
+            audio_id: id.into(),
+            hdf5_path: dir.path().join("packed/hdf5/1.h5").to_string_lossy().into_owned(),
+            samples: 10,
+            sample_rate: rate,
+            source_file: None,
+            duration: 0.1,
+        };
+        crate::table::write_waveforms(&index, &[entry("a.wav", 32000), entry("b.wav", 32000)]).unwrap();
+        let pairs = read_index_at(&index, 32000).unwrap();
+        assert_eq!(pairs, read_index(&index).unwrap());
+        assert_eq!(pairs[1], ("b.wav".to_string(), dir.path().join("packed/hdf5/1.h5")));
+        crate::table::write_waveforms(&index, &[entry("a.wav", 32000), entry("b.wav", 16000)]).unwrap();
+        let err = read_index_at(&index, 32000).unwrap_err().to_string();
+        assert!(err.contains("waveforms.parquet") && err.contains("b.wav") && err.contains("16000 Hz"), "{err}");
+    }
 }
