@@ -74,8 +74,8 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let m = &done.evaluation.metrics;
-    if done.dropped > 0 {
-        warn!("{} clips have fewer than {} captions; left out", done.dropped, m.captions_per_clip);
+    if done.set.dropped > 0 {
+        warn!("{} clips have fewer than {} captions; left out", done.set.dropped, m.captions_per_clip);
     }
     info!("evaluated on {} clips × {} captions each", m.clips, m.captions_per_clip);
     if let Some(p) = &a.sims {

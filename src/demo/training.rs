@@ -142,7 +142,7 @@ pub fn train_and_search(
     o: &DemoTrainOptions,
     on: impl FnMut(crate::train::trainer::Event),
 ) -> Result<DemoTrained> {
-    use crate::eval::{evaluate_checkpoint, join, similarity, EvalOptions, EvalSet};
+    use crate::eval::{evaluate_loaded, similarity, EvalOptions};
     use crate::model::checkpoint::{Embedder, ModelSource};
     use crate::train::{config::TrainConfig, trainer};
     let captions: Vec<String> = data.corpus.clips.iter().flat_map(|c| c.captions.iter().cloned()).collect();
@@ -164,13 +164,12 @@ pub fn train_and_search(
         captions_per_clip: None,
         batch_size: 16,
     };
-    let device = clap_tools_backends::default_device();
-    let eval =
-        evaluate_checkpoint::<clap_tools_backends::Selected>(&source, &opts, device.clone(), &crate::progress::Silent)?;
-    let chance_r1 = 100.0 / eval.audio_ids.len() as f64;
-    let model = Embedder::<clap_tools_backends::Selected>::load(&source, device)?;
-    let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, cfg.model.max_tokens)?;
-    let val = EvalSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
+    // One model and one held-out set for the evaluation and the searches.
+    let model = Embedder::<clap_tools_backends::Selected>::load(&source, clap_tools_backends::default_device())?;
+    let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, model.config.max_tokens)?;
+    let eval = evaluate_loaded(&model, &tokenizer, &opts, &crate::progress::Silent)?;
+    let val = &eval.set;
+    let chance_r1 = 100.0 / val.audio_ids.len() as f64;
 
     // Text search over the held-out clips.
     let kinds: std::collections::HashMap<&str, String> =

@@ -99,15 +99,13 @@ pub struct EvalOptions {
     pub batch_size: usize,
 }
 
-/// A checkpoint's evaluation, with what was left out of the set.
+/// A checkpoint's evaluation, with the set it was evaluated on (its clips in the similarity matrix's
+/// column order, and how many were left out for too few captions).
 pub struct CheckpointEvaluation {
     pub evaluation: Evaluation,
-    /// The clips evaluated, in the similarity matrix's column order.
-    pub audio_ids: Vec<String>,
+    pub set: EvalSet,
     /// Clips with captions but no packed waveform (left out).
     pub no_waveform: Vec<String>,
-    /// Clips with fewer captions than the others (left out).
-    pub dropped: usize,
 }
 
 /// Load the model of `source` and evaluate it on the clips of `opts` (what `clap-tools eval` and the
@@ -118,18 +116,28 @@ pub fn evaluate_checkpoint<B: Backend>(
     device: B::Device,
     progress: &dyn crate::progress::Progress,
 ) -> Result<CheckpointEvaluation> {
-    if opts.captions_per_clip == Some(0) {
-        return Err(crate::Error::config("captions_per_clip", "must be at least 1"));
-    }
     let text_dir = source.tokenizer_dir()?;
     let e = Embedder::<B>::load(source, device)?;
     let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
+    evaluate_loaded(&e, &tokenizer, opts, progress)
+}
+
+/// [`evaluate_checkpoint`] with a model already loaded (the demo goes on to search with it).
+pub fn evaluate_loaded<B: Backend>(
+    e: &Embedder<B>,
+    tokenizer: &CaptionTokenizer,
+    opts: &EvalOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<CheckpointEvaluation> {
+    if opts.captions_per_clip == Some(0) {
+        return Err(crate::Error::config("captions_per_clip", "must be at least 1"));
+    }
     let joined = join(&opts.captions, &opts.waveforms, e.config.sample_rate)?;
     let no_waveform = joined.no_waveform.clone();
     let set = EvalSet::new(joined, opts.captions_per_clip)?;
     progress.start(set.audio_ids.len() as u64);
-    let evaluation = evaluate_model(&e.model, &set, &e.logmel, &tokenizer, opts.batch_size, &e.device, |n| {
+    let evaluation = evaluate_model(&e.model, &set, &e.logmel, tokenizer, opts.batch_size, &e.device, |n| {
         progress.advance(n as u64)
     })?;
-    Ok(CheckpointEvaluation { evaluation, audio_ids: set.audio_ids, no_waveform, dropped: set.dropped })
+    Ok(CheckpointEvaluation { evaluation, set, no_waveform })
 }

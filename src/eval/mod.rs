@@ -7,7 +7,9 @@ pub mod evaluate;
 pub mod metrics;
 pub mod set;
 
-pub use evaluate::{evaluate_checkpoint, evaluate_model, similarity, CheckpointEvaluation, EvalOptions, Evaluation};
+pub use evaluate::{
+    evaluate_checkpoint, evaluate_loaded, evaluate_model, similarity, CheckpointEvaluation, EvalOptions, Evaluation,
+};
 pub use set::{join, EvalSet, Joined};
 
 pub use metrics::{evaluate, evaluate_array, evaluate_npy, map_at_k, ranks, render, Metrics, Ranks, RetrievalMetrics};
