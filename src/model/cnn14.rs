@@ -397,11 +397,7 @@ impl Cnn14Settings {
     /// Bad values, each with its key under `key`.
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         if let Some(c) = &self.channels {
-            check(
-                c.iter().all(|&x| (1..=16_384).contains(&x)),
-                format!("{key}.channels"),
-                "every width must be 1 to 16384",
-            );
+            super::encoder::check_widths(key, c, check);
             check(c.len() == 6, format!("{key}.channels"), "cnn14 has six blocks: give six widths");
         }
     }

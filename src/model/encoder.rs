@@ -50,3 +50,20 @@ pub trait TextEncoder<B: Backend> {
     /// Width of the caption vectors.
     fn output_dim(&self) -> usize;
 }
+
+/// The widest block and the largest vector an encoder's config may ask for: checked, with the key,
+/// before anything is allocated (far above any real model).
+pub const MAX_WIDTH: usize = 16_384;
+pub const MAX_DIM: usize = 65_536;
+
+/// Check a config's block widths (`KEY.channels`) against [`MAX_WIDTH`].
+pub fn check_widths(key: &str, widths: &[usize], check: &mut dyn FnMut(bool, String, &str)) {
+    let ok = widths.iter().all(|&x| (1..=MAX_WIDTH).contains(&x));
+    check(ok, format!("{key}.channels"), &format!("every width must be 1 to {MAX_WIDTH}"));
+}
+
+/// Check a config's vector size (`KEY.dim`), when given, against [`MAX_DIM`].
+pub fn check_dim(key: &str, dim: Option<usize>, check: &mut dyn FnMut(bool, String, &str)) {
+    let ok = dim.is_none_or(|d| (1..=MAX_DIM).contains(&d));
+    check(ok, format!("{key}.dim"), &format!("must be 1 to {MAX_DIM}"));
+}

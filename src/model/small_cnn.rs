@@ -174,13 +174,9 @@ impl SmallCnnSettings {
     /// Bad values, each with its key under `key`.
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         if let Some(c) = &self.channels {
-            check(
-                c.iter().all(|&x| (1..=16_384).contains(&x)),
-                format!("{key}.channels"),
-                "every width must be 1 to 16384",
-            );
+            super::encoder::check_widths(key, c, check);
             check((1..=6).contains(&c.len()), format!("{key}.channels"), "small_cnn takes 1 to 6 blocks");
         }
-        check(self.dim.is_none_or(|d| (1..=65_536).contains(&d)), format!("{key}.dim"), "must be 1 to 65536");
+        super::encoder::check_dim(key, self.dim, check);
     }
 }

@@ -168,6 +168,6 @@ impl SmallTextSettings {
 
     /// Bad values, each with its key under `key`.
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
-        check(self.dim.is_none_or(|d| (1..=65_536).contains(&d)), format!("{key}.dim"), "must be 1 to 65536");
+        super::encoder::check_dim(key, self.dim, check);
     }
 }

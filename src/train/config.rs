@@ -132,8 +132,10 @@ fn default_keep() -> usize {
     1
 }
 
+// The encoders' own limits (widths, vector sizes) live with them, in model::encoder.
+pub use crate::model::encoder::MAX_DIM;
+
 /// Limits on sizes in a config, checked before anything is allocated; far above any real run.
-pub const MAX_DIM: usize = 65_536;
 pub const MAX_TOKENS: usize = 4096;
 pub const MAX_BATCH: usize = 65_536;
 pub const MAX_WORKERS: usize = 256;
