@@ -2,7 +2,7 @@
 //! traits and the encoders a config can name ([`encoder`]: CNN14 ([`cnn14`]) and a small CNN
 //! ([`small_cnn`]) for audio; BERT ([`bert`]) and a small convolutional encoder ([`small_text`]) for
 //! text, with the WordPiece tokenizer ([`tokenizer`])), the CLAP head and contrastive loss
-//! ([`clap`]), and weight import ([`weights`]).
+//! ([`clap`]), and weight import ([`weights`], with [`pickle_guard`] bounding what a `.pth` file may ask for).
 
 pub mod bert;
 pub mod checkpoint;
@@ -10,6 +10,7 @@ pub mod clap;
 pub mod cnn14;
 pub mod encoder;
 pub mod logmel;
+pub mod pickle_guard;
 pub mod registry;
 pub mod small_cnn;
 pub mod small_text;

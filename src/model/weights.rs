@@ -2,7 +2,8 @@
 //!
 //! burn-store matches file keys to module paths; this wrapper adds the checks a user needs: every
 //! tensor the module expects must be in the file, every file tensor must be used or expressly ignored,
-//! and shapes must agree. Each problem is reported with the file and the key.
+//! and shapes must agree. Each problem is reported with the file and the key. PyTorch files pass
+//! [`pickle_guard`] first, which bounds what burn-store's pickle reader may build.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use burn_store::{
 };
 use clap_tools_backends::burn;
 
+use super::pickle_guard;
 use crate::error::{Error, Result};
 
 /// How the tensors of a file are laid out.
@@ -88,6 +90,7 @@ pub fn load<B: Backend, M: Module<B>>(mut module: M, path: &Path, layout: Layout
         if layout == Layout::Burn {
             return Err(Error::file(path, "clap-tools checkpoints are .safetensors files"));
         }
+        pickle_guard::check(path)?;
         let mut store = PytorchStore::from_file(path).allow_partial(true).validate(false);
         if let Some(key) = &spec.top_level_key {
             store = store.with_top_level_key(key);
@@ -108,6 +111,7 @@ pub fn keys(path: &Path, top_level_key: Option<&str>) -> Result<Vec<String>> {
         let mut store = SafetensorsStore::from_file(path);
         store.keys().map_err(|e| err(&e))
     } else {
+        pickle_guard::check(path)?;
         let mut store = PytorchStore::from_file(path);
         if let Some(key) = top_level_key {
             store = store.with_top_level_key(key);
@@ -125,6 +129,7 @@ pub fn read_tensor(path: &Path, top_level_key: Option<&str>, key: &str) -> Resul
         let snap = store.get_snapshot(key).map_err(|e| err(&e))?;
         snap.ok_or_else(|| Error::file(path, format!("missing tensor {key:?}")))?.to_data().map_err(|e| err(&e))?
     } else {
+        pickle_guard::check(path)?;
         let mut store = PytorchStore::from_file(path);
         if let Some(k) = top_level_key {
             store = store.with_top_level_key(k);

@@ -141,8 +141,11 @@ impl Log {
 }
 
 /// Settings that fix what a run computes: a resumed run must have the same ones.
-pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(saved) else { return Ok(()) };
+/// Check that `cfg` continues the run whose config was saved at `saved`. The optimizer's step size
+/// and clipping may change (the way to steer a run whose loss diverged); they are returned as
+/// "key: old → new" notes for the caller to report.
+pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig) -> Result<Vec<String>> {
+    let Ok(text) = std::fs::read_to_string(saved) else { return Ok(Vec::new()) };
     let old: TrainConfig = serde_json::from_str(&text).map_err(|e| {
         let older = ["audio_encoder", "text_encoder_dir"].iter().any(|k| text.contains(&format!("\"{k}\"")));
         Error::file(
@@ -174,7 +177,6 @@ pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig)
         old.schedule.total_iterations.to_string(),
         cfg.schedule.total_iterations.to_string(),
     );
-    same("optimizer.lr", old.optimizer.lr.to_string(), cfg.optimizer.lr.to_string());
     same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
     same("model.audio", format!("{:?}", old.model.audio.encoder()), format!("{:?}", cfg.model.audio.encoder()));
@@ -198,7 +200,16 @@ pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig)
         }
     }
     if diff.is_empty() {
-        Ok(())
+        let mut changed = Vec::new();
+        if old.optimizer.lr != cfg.optimizer.lr {
+            changed.push(format!("optimizer.lr: {} → {}", old.optimizer.lr, cfg.optimizer.lr));
+        }
+        if old.optimizer.grad_clip_norm != cfg.optimizer.grad_clip_norm {
+            let show = |v: Option<f32>| v.map_or("none".to_string(), |v| v.to_string());
+            let (a, b) = (show(old.optimizer.grad_clip_norm), show(cfg.optimizer.grad_clip_norm));
+            changed.push(format!("optimizer.grad_clip_norm: {a} → {b}"));
+        }
+        Ok(changed)
     } else {
         Err(Error::Many {
             path: saved.to_path_buf(),

@@ -115,13 +115,6 @@ pub fn train_on<B: AutodiffBackend>(
         );
     }
     let val = EvalSet::new(join(&cfg.data.val_captions, &cfg.data.val_waveforms, cfg.data.sample_rate)?, None)?;
-    if val.dropped > 0 {
-        tracing::warn!(
-            "{} validation clips have fewer than {} captions and are left out of validation",
-            val.dropped,
-            val.captions_per_clip
-        );
-    }
     let text = cfg.model.text.encoder(tokenizer.vocab_size(), cfg.model.max_tokens)?;
     let config = ClapConfig {
         sample_rate: cfg.data.sample_rate,
@@ -167,9 +160,10 @@ pub fn train_on<B: AutodiffBackend>(
         return Err(Error::RunExists { run: run.clone() });
     }
     let resumed = if opts.resume { latest } else { None };
-    if let Some((_, dir)) = &resumed {
-        check_same_run(&run.join("config.json"), dir, cfg)?;
-    }
+    let changed = match &resumed {
+        Some((_, dir)) => check_same_run(&run.join("config.json"), dir, cfg)?,
+        None => Vec::new(),
+    };
     restore_best(&run)?;
     let (mut model, mut state) = match &resumed {
         Some((_, dir)) => {
@@ -227,6 +221,10 @@ pub fn train_on<B: AutodiffBackend>(
     let start = state.iteration;
     write_json(&run.join("config.json"), cfg)?;
     let mut log = Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?;
+    if !changed.is_empty() {
+        tracing::warn!("resuming at iteration {start} with changed settings: {}", changed.join(", "));
+        log.line(serde_json::json!({"iteration": start, "changed": changed}))?;
+    }
     let total = cfg.schedule.total_iterations;
     let end = opts.stop_after.unwrap_or(total).min(total);
     on(Event::Start {
@@ -256,8 +254,9 @@ pub fn train_on<B: AutodiffBackend>(
             return Err(Error::Training {
                 iteration: i + 1,
                 msg: format!(
-                    "the loss is {loss_value} (clips {:?}); lower optimizer.lr or set optimizer.grad_clip_norm, then resume",
-                    batch.audio_ids
+                    "the loss is {loss_value} (clips {:?}); lower optimizer.lr or set optimizer.grad_clip_norm (or check those clips), then run again with --resume: it continues from {}",
+                    batch.audio_ids,
+                    latest_checkpoint(&run)?.map_or("the start".to_string(), |(_, d)| d.display().to_string())
                 ),
             });
         }

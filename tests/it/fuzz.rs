@@ -97,6 +97,32 @@ fn config() -> ProptestConfig {
 /// One source's import of a caption file.
 type Importer = dyn Fn(&Path) -> clap_tools::Result<Vec<clap_tools::schema::Caption>>;
 
+/// A PyTorch file's pickle and its storages (key, bytes).
+type PthParts = (Vec<u8>, Vec<(String, Vec<u8>)>);
+
+/// The parts of the reference checkpoint fixture.
+fn reference_pth() -> &'static PthParts {
+    static PTH: std::sync::OnceLock<PthParts> = std::sync::OnceLock::new();
+    PTH.get_or_init(|| {
+        use std::io::Read;
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/checkpoint/reference.pth");
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(p).unwrap()).unwrap();
+        let (mut pickle, mut storages) = (Vec::new(), Vec::new());
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            let name = f.name().to_string();
+            if name.ends_with("data.pkl") {
+                pickle = bytes;
+            } else if let Some((_, key)) = name.split_once("/data/") {
+                storages.push((key.to_string(), bytes));
+            }
+        }
+        (pickle, storages)
+    })
+}
+
 fn fixture_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
@@ -172,6 +198,26 @@ proptest! {
         if let Err(e) = import(&path) {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             prop_assert!(e.to_string().contains(&name), "error without the file name: {}", e);
+        }
+    }
+
+    /// A real checkpoint's pickle (`tests/fixtures/model/checkpoint/reference.pth`), corrupted and
+    /// re-archived beside its tensors: the guard refuses it, or burn-store reads every tensor.
+    #[test]
+    fn pth_pickles(ms in proptest::collection::vec(mutation(), 1..4), header in header_mutations()) {
+        let (pickle, storages) = reference_pth();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.pth");
+        let storages: Vec<(&str, Vec<u8>)> = storages.iter().map(|(k, b)| (k.as_str(), b.clone())).collect();
+        pth::write_pth(&p, &mutate(mutate(pickle.clone(), &header), &ms), &storages);
+        if clap_tools::model::pickle_guard::check(&p).is_ok() {
+            if let Ok(keys) = clap_tools::model::weights::keys(&p, None) {
+                for k in keys {
+                    if let Ok((values, shape)) = clap_tools::model::weights::read_tensor(&p, None, &k) {
+                        prop_assert_eq!(values.len(), shape.iter().product::<usize>().max(1));
+                    }
+                }
+            }
         }
     }
 

@@ -181,3 +181,141 @@ fn scan_does_not_follow_a_symlink_back_into_its_tree() {
     let rows = clap_tools::manifest::wav_csv::Tsv::read(&out).unwrap();
     assert_eq!(rows.audio_ids().collect::<Vec<_>>(), ["sub/a.wav"]);
 }
+
+mod pth {
+    use std::path::{Path, PathBuf};
+
+    use clap_tools::model::pickle_guard;
+    use clap_tools::model::weights;
+
+    use crate::common::pth::*;
+    use crate::common::*;
+
+    fn one_tensor(dir: &Path, name: &str, numel: i64, offset: i64, size: &[i64], stride: &[i64]) -> PathBuf {
+        let p = dir.join(name);
+        let pickle = Pickle::state_dict(&[("w", Pickle::default().tensor("0", numel, offset, size, stride))]);
+        write_pth(&p, &pickle.0, &[("0", f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))]);
+        p
+    }
+
+    fn refused(path: &Path, what: &str) {
+        let err = pickle_guard::check(path).unwrap_err().to_string();
+        assert!(err.contains(&*path.to_string_lossy()) && err.contains(what), "{err}");
+        // The loaders check before burn-store reads a byte.
+        let err = weights::keys(path, None).unwrap_err().to_string();
+        assert!(err.contains(what), "{err}");
+    }
+
+    /// The hand-written file is a real PyTorch file: it passes and reads back its values.
+    #[test]
+    fn a_well_formed_file_passes_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = one_tensor(dir.path(), "ok.pth", 6, 0, &[2, 3], &[3, 1]);
+        pickle_guard::check(&p).unwrap();
+        assert_eq!(weights::read_tensor(&p, None, "w").unwrap(), (vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![2, 3]));
+        // A view at an offset, and an empty tensor, are fine too.
+        let p = one_tensor(dir.path(), "view.pth", 6, 4, &[2], &[1]);
+        assert_eq!(weights::read_tensor(&p, None, "w").unwrap(), (vec![5.0, 6.0], vec![2]));
+        pickle_guard::check(&one_tensor(dir.path(), "empty.pth", 6, 0, &[0, 5], &[5, 1])).unwrap();
+    }
+
+    #[test]
+    fn the_reference_fixtures_pass() {
+        for f in ["checkpoint/reference.pth", "cnn14/panns_small.pth"] {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(f);
+            pickle_guard::check(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+    }
+
+    /// Shapes, offsets and strides that ask for more than is stored (burn-store would allocate the
+    /// shape, or read zeros past the end) are refused, naming the storage.
+    #[test]
+    fn tensors_that_claim_more_than_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        refused(
+            &one_tensor(d, "huge.pth", 6, 0, &[1 << 40], &[1]),
+            "needs more than the 24 bytes stored for storage \"0\"",
+        );
+        refused(&one_tensor(d, "square.pth", 6, 0, &[1 << 32, 1 << 32], &[1 << 32, 1]), "overflows");
+        refused(&one_tensor(d, "negative.pth", 6, 0, &[-1], &[1]), "negative size");
+        refused(&one_tensor(d, "offset.pth", 6, 1 << 62, &[2], &[1]), "at offset 4611686018427387904 needs more");
+        refused(&one_tensor(d, "short.pth", 6, 5, &[2], &[1]), "needs more than the 24 bytes");
+        refused(&one_tensor(d, "strided.pth", 6, 0, &[2, 3], &[1, 2]), "non-contiguously");
+        // Storage named but absent from the archive.
+        let p = d.join("missing.pth");
+        let pickle = Pickle::state_dict(&[("w", Pickle::default().tensor("7", 6, 0, &[6], &[1]))]);
+        write_pth(&p, &pickle.0, &[("0", f32_bytes(&[0.0; 6]))]);
+        refused(&p, "no data/7 entry");
+    }
+
+    /// A memo bomb (a list of four references to the list before, twenty-four times: 4^24 objects
+    /// once copied; about 300 bytes) and a million nested lists are refused before anything is built.
+    #[test]
+    fn memo_bombs_and_deep_nesting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bomb = Pickle::new().op(b"]q\x00");
+        for _ in 0..24 {
+            bomb = bomb.op(b"(").op(&b"h\x00".repeat(4)).op(b"lq\x00");
+        }
+        let bomb = bomb.op(b".");
+        assert!(bomb.0.len() < 400, "{}", bomb.0.len());
+        let p = dir.path().join("bomb.pth");
+        write_pth(&p, &bomb.0, &[]);
+        refused(&p, "memo bomb");
+
+        let deep = Pickle::new().op(&b"(".repeat(1_000_000)).op(&b"l".repeat(1_000_000)).op(b".");
+        let p = dir.path().join("deep.pth");
+        write_pth(&p, &deep.0, &[]);
+        refused(&p, "nested over 64 deep");
+        // The same as a plain pickle file (no zip archive).
+        let p = dir.path().join("deep.pkl");
+        std::fs::write(&p, &deep.0).unwrap();
+        refused(&p, "nested over 64 deep");
+    }
+
+    #[test]
+    fn formats_and_opcodes_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("legacy.pt");
+        std::fs::write(&p, [0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.'])
+            .unwrap();
+        refused(&p, "PyTorch before 1.6");
+        let p = dir.path().join("proto4.pth");
+        write_pth(&p, &Pickle::new().op(b"\x8c\x01a.").0, &[]);
+        refused(&p, "opcode 0x8c at byte 2");
+        let p = dir.path().join("cut.pth");
+        write_pth(&p, &Pickle::new().str("abc").0[..6], &[]);
+        refused(&p, "cut short");
+        let zip_with = |name: &str, options: zip::write::SimpleFileOptions| {
+            let p = dir.path().join(name);
+            let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+            z.start_file("archive/version", options).unwrap();
+            z.finish().unwrap();
+            p
+        };
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        refused(&zip_with("nopickle.pth", stored), "no data.pkl");
+        // burn-store reads tensor bytes at their offset in the file: a compressed entry is refused.
+        refused(&zip_with("deflated.pth", Default::default()), "\"archive/version\" is compressed (Deflated)");
+    }
+
+    /// Through the command line: a bomb as the checkpoint of `embed` is a clean error naming the file.
+    #[test]
+    fn embed_with_a_hostile_checkpoint_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = one_tensor(dir.path(), "clap.pth", 6, 0, &[1 << 40], &[1]);
+        write_wav(&dir.path().join("a.wav"), 16000, 1, 16000);
+        let text = dir.path().join("bert");
+        std::fs::create_dir_all(&text).unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/text");
+        std::fs::copy(fixtures.join("bert/config.json"), text.join("config.json")).unwrap();
+        std::fs::copy(fixtures.join("tokenizer/vocab.txt"), text.join("vocab.txt")).unwrap();
+        let wav = dir.path().join("a.wav");
+        let out = dir.path().join("e.npy");
+        let err = fails(&["embed", "audio", s(&wav), "--checkpoint", s(&p), "--text-encoder", s(&text), "-o", s(&out)]);
+        assert!(err.contains("clap.pth") && err.contains("refused as a PyTorch weights file"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_absent(&dir.path().join("e.npy"));
+    }
+}

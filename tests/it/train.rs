@@ -213,3 +213,53 @@ fn the_repository_configs_are_valid() {
         (128, 1024, 10.0)
     );
 }
+
+/// A loss that goes non-finite stops training with the iteration, the clips and the config keys to
+/// change; the run folder keeps only whole checkpoints, and resuming from the last one with a lower
+/// learning rate finishes the run (the change is logged).
+#[test]
+fn a_diverging_run_stops_whole_and_resumes_with_a_lower_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::demo_corpus(dir.path(), 60, 32);
+    let run = dir.path().join("diverge");
+    let cfg = write_config(dir.path(), &data, &run, 12, "");
+    ok(&["train", "--config", s(&cfg), "--stop-after", "6"]);
+    // The checkpoint's logit scale becomes 100 (exp(100) overflows f32): the next loss is NaN, as
+    // when a run diverges. Its bytes are found through the same value in best/ (iteration 6 too).
+    let ckpt = run.join("checkpoints/iter-00000006/model.bin");
+    let kept = std::fs::read(&ckpt).unwrap();
+    let best = std::fs::read(run.join("best/model.safetensors")).unwrap();
+    let best = safetensors::SafeTensors::deserialize(&best).unwrap();
+    let scale = best.tensor("logit_scale").unwrap().data().to_vec();
+    let at: Vec<usize> = kept.windows(4).enumerate().filter(|(_, w)| *w == scale.as_slice()).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "the logit scale's bytes appear once in model.bin");
+    let mut poisoned = kept.clone();
+    poisoned[at[0]..at[0] + 4].copy_from_slice(&100f32.to_le_bytes());
+    std::fs::write(&ckpt, poisoned).unwrap();
+    let err = fails(&["train", "--config", s(&cfg), "--resume"]);
+    for part in
+        ["iteration 7", "the loss is NaN", "optimizer.lr", "optimizer.grad_clip_norm", "--resume", "iter-00000006"]
+    {
+        assert!(err.contains(part), "{part:?} missing: {err}");
+    }
+    let mut kept_ckpts: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept_ckpts.sort();
+    assert_eq!(kept_ckpts.last().map(String::as_str), Some("iter-00000006"), "{kept_ckpts:?}");
+    assert!(kept_ckpts.iter().all(|n| !n.contains("partial")), "{kept_ckpts:?}");
+
+    std::fs::write(&ckpt, kept).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("lr = 0.001", "lr = 0.0005");
+    std::fs::write(&cfg, text).unwrap();
+    ok(&["train", "--config", s(&cfg), "--resume"]);
+    let lines = log_lines(&run);
+    let iterations: Vec<u64> =
+        lines.iter().filter(|v| v.get("loss").is_some()).map(|v| v["iteration"].as_u64().unwrap()).collect();
+    assert_eq!(iterations, (1..=12).collect::<Vec<_>>());
+    let changed = lines.iter().find(|v| v.get("changed").is_some()).expect("a line for the changed lr");
+    assert_eq!(changed["iteration"], 6);
+    assert_eq!(changed["changed"][0], "optimizer.lr: 0.001 → 0.0005");
+    assert!(run.join("best/model.safetensors").is_file());
+}

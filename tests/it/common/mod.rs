@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod prng;
+pub mod pth;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
