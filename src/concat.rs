@@ -92,6 +92,10 @@ pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
                     &inputs[0],
                     "embeddings tables are not concatenated (their rows index a .npy beside them)",
                 )),
+                Table::Queries | Table::QueryResults => Err(Error::file(
+                    &inputs[0],
+                    format!("{} tables are not concatenated (their query_index numbers one evaluation)", table.name()),
+                )),
                 Table::Captions => unreachable!("handled above"),
             }
         }

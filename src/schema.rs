@@ -29,6 +29,8 @@ pub enum Kind {
     Utf8List,
     /// A list of float32 (an embedding).
     Float32List,
+    /// A list of float64 (ranks).
+    Float64List,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Float64 => DataType::Float64,
             Utf8List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             Float32List => DataType::List(Arc::new(Field::new("item", DataType::Float32, false))),
+            Float64List => DataType::List(Arc::new(Field::new("item", DataType::Float64, false))),
         }
     }
 }
@@ -61,6 +64,10 @@ pub enum Table {
     Waveforms,
     /// One row per embedding (from `embed`): a clip's, or a caption's.
     Embeddings,
+    /// One row per retrieval query (from `import clotho-retrieval`), with its relevant clips.
+    Queries,
+    /// One row per query of an evaluation (`eval --per-query`): where its relevant clips ranked.
+    QueryResults,
 }
 
 impl Table {
@@ -70,6 +77,8 @@ impl Table {
             Table::Clips => "clips",
             Table::Waveforms => "waveforms",
             Table::Embeddings => "embeddings",
+            Table::Queries => "queries",
+            Table::QueryResults => "query results",
         }
     }
 
@@ -79,6 +88,8 @@ impl Table {
             Table::Clips => CLIPS,
             Table::Waveforms => WAVEFORMS,
             Table::Embeddings => EMBEDDINGS,
+            Table::Queries => QUERIES,
+            Table::QueryResults => QUERY_RESULTS,
         }
     }
 
@@ -98,6 +109,10 @@ impl Table {
         let has = |n: &str| names.contains(&n);
         if has(emb::EMBEDDING) && has(emb::AUDIO_ID) {
             Some(Table::Embeddings)
+        } else if has(res::AP10) && has(res::QUERY) {
+            Some(Table::QueryResults)
+        } else if has(query::QUERY) && has(query::QUERY_INDEX) {
+            Some(Table::Queries)
         } else if has(cap::CAPTION) && has(cap::AUDIO_ID) {
             Some(Table::Captions)
         } else if has(wav::HDF5_PATH) && has(wav::AUDIO_ID) {
@@ -168,6 +183,24 @@ pub mod emb {
     pub const EMBEDDING: &str = "embedding";
 }
 
+/// Column names of the queries table.
+pub mod query {
+    pub const QUERY_INDEX: &str = "query_index";
+    pub const QUERY: &str = "query";
+    pub const DATASET: &str = "dataset";
+    pub const RELEVANT: &str = "relevant";
+}
+
+/// Column names of the per-query results of an evaluation.
+pub mod res {
+    pub const QUERY_INDEX: &str = "query_index";
+    pub const QUERY: &str = "query";
+    pub const RELEVANT: &str = "relevant";
+    pub const RANKS: &str = "ranks";
+    pub const AP10: &str = "ap10";
+    pub const AP16: &str = "ap16";
+}
+
 /// Column names of the failures table that `pack` writes beside its output (tab-separated).
 pub mod fail {
     pub const AUDIO_ID: &str = "audio_id";
@@ -231,6 +264,42 @@ static EMBEDDINGS: &[Column] = &[
     col(emb::EMBEDDING, Float32List, false, "the L2-normalised embedding"),
 ];
 
+static QUERIES: &[Column] = &[
+    col(query::QUERY_INDEX, UInt32, false, "1-based position of the query in its source file"),
+    col(query::QUERY, Utf8, false, "the query text, as the source wrote it"),
+    col(query::DATASET, Utf8, false, "source dataset (clotho)"),
+    col(query::RELEVANT, Utf8List, true, "audio_ids of the clips judged relevant; null where not judged"),
+];
+
+static QUERY_RESULTS: &[Column] = &[
+    col(res::QUERY_INDEX, UInt32, false, "1-based position of the query in the evaluation"),
+    col(res::QUERY, Utf8, false, "the query text"),
+    col(res::RELEVANT, Utf8List, false, "audio_ids of its relevant clips"),
+    col(res::RANKS, Float64List, false, "0-based rank of each relevant clip (same order; ties averaged)"),
+    col(res::AP10, Float64, false, "average precision at 10 (fraction)"),
+    col(res::AP16, Float64, false, "average precision at 16 (fraction)"),
+];
+
+/// One retrieval query: a row of the queries table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    pub query_index: u32,
+    pub query: String,
+    pub dataset: String,
+    pub relevant: Option<Vec<String>>,
+}
+
+/// One query's evaluation: a row of the query results table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryResultRow {
+    pub query_index: u32,
+    pub query: String,
+    pub relevant: Vec<String>,
+    pub ranks: Vec<f64>,
+    pub ap10: f64,
+    pub ap16: f64,
+}
+
 /// One caption: a row of the captions table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Caption {
@@ -289,7 +358,7 @@ mod tests {
 
     #[test]
     fn column_names_are_unique_per_table() {
-        for t in [Table::Captions, Table::Clips, Table::Waveforms] {
+        for t in [Table::Captions, Table::Clips, Table::Waveforms, Table::Queries, Table::QueryResults] {
             let mut names: Vec<_> = t.columns().iter().map(|c| c.name).collect();
             let n = names.len();
             names.sort();
@@ -301,7 +370,7 @@ mod tests {
     #[test]
     fn detect_tells_tables_apart() {
         let names = |t: Table| t.columns().iter().map(|c| c.name).collect::<Vec<_>>();
-        for t in [Table::Captions, Table::Clips, Table::Waveforms] {
+        for t in [Table::Captions, Table::Clips, Table::Waveforms, Table::Queries, Table::QueryResults] {
             assert_eq!(Table::detect(names(t)), Some(t));
         }
         assert_eq!(Table::detect(["audio_id", "something"]), None);

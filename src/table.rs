@@ -22,7 +22,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
-use crate::schema::{cap, clip, wav, Caption, Clip, Table, WaveformEntry};
+use crate::schema::{cap, clip, query, wav, Caption, Clip, Query, QueryResultRow, Table, WaveformEntry};
 
 /// Parquet key-value metadata key naming the table kind.
 pub const TABLE_KEY: &str = "clap_tools.table";
@@ -136,6 +136,34 @@ pub fn write_embeddings(path: &Path, rows: &EmbeddingRows) -> Result<()> {
         Arc::new(list),
     ];
     write_columns(path, Table::Embeddings, columns)
+}
+
+pub fn write_queries(path: &Path, rows: &[Query]) -> Result<()> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rows.iter().map(|r| r.query_index).collect::<UInt32Array>()),
+        utf8(rows.iter().map(|r| Some(r.query.as_str()))),
+        utf8(rows.iter().map(|r| Some(r.dataset.as_str()))),
+        utf8_list(rows.iter().map(|r| r.relevant.as_deref())),
+    ];
+    write_columns(path, Table::Queries, columns)
+}
+
+pub fn write_query_results(path: &Path, rows: &[QueryResultRow]) -> Result<()> {
+    let mut ranks = ListBuilder::new(arrow_array::builder::Float64Builder::new())
+        .with_field(Arc::new(arrow_schema::Field::new("item", DataType::Float64, false)));
+    for r in rows {
+        ranks.values().append_slice(&r.ranks);
+        ranks.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rows.iter().map(|r| r.query_index).collect::<UInt32Array>()),
+        utf8(rows.iter().map(|r| Some(r.query.as_str()))),
+        utf8_list(rows.iter().map(|r| Some(r.relevant.as_slice()))),
+        Arc::new(ranks.finish()),
+        Arc::new(rows.iter().map(|r| r.ap10).collect::<Float64Array>()),
+        Arc::new(rows.iter().map(|r| r.ap16).collect::<Float64Array>()),
+    ];
+    write_columns(path, Table::QueryResults, columns)
 }
 
 /// Write a waveform index table. HDF5 files below the table's folder are named relative to it
@@ -311,6 +339,26 @@ pub fn read_captions(path: &Path) -> Result<Vec<Caption>> {
                 tokens: opt_str(&tokens, i),
                 audio_extra: opt_str(&audio_extra, i),
                 caption_extra: opt_str(&caption_extra, i),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+pub fn read_queries(path: &Path) -> Result<Vec<Query>> {
+    let mut rows = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns { batch: &batch, path, table: Table::Queries };
+        let query_index = c.prim::<UInt32Type>(query::QUERY_INDEX)?.expect("required");
+        let text = c.strings(query::QUERY)?.expect("required");
+        let dataset = c.strings(query::DATASET)?.expect("required");
+        let relevant = c.string_lists(query::RELEVANT)?;
+        for i in 0..batch.num_rows() {
+            rows.push(Query {
+                query_index: query_index.value(i),
+                query: text.value(i).to_string(),
+                dataset: dataset.value(i).to_string(),
+                relevant: opt_list(&relevant, i),
             });
         }
     }

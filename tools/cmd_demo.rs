@@ -115,7 +115,7 @@ pub fn run(a: Args) -> Result<()> {
         trained.config.display(),
         trained.summary.run_dir.display()
     );
-    println!("held-out evaluation of the best checkpoint ({} clips × {} captions):", m.clips, m.captions_per_clip);
+    println!("held-out evaluation of the best checkpoint ({}):", m.describe());
     print!("{}", clap_tools::eval::render(m));
     let ratio = m.t2a.r1 / trained.chance_r1;
     println!("t2a R@1 {:.1}% = {:.1}× chance ({:.1}%)", m.t2a.r1, ratio, trained.chance_r1);

@@ -1,20 +1,22 @@
-//! `clap-tools eval`: retrieval metrics of a checkpoint on captions and packed waveforms.
+//! `clap-tools eval`: retrieval metrics of a checkpoint on captions (or queries with relevance
+//! judgements) and packed waveforms.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use clap_tools::eval::{evaluate_checkpoint, render, EvalOptions};
+use clap_tools::eval::{
+    evaluate_checkpoint, evaluate_retrieval_checkpoint, render, render_relevance, EvalOptions, RetrievalOptions,
+};
 use clap_tools::model::checkpoint::ModelSource;
 use clap_tools_backends::{default_device, Selected};
 use tracing::{info, warn};
 
 /// Evaluate a CLAP checkpoint: text-to-audio and audio-to-text R@1/5/10/50, MedR, MeanR, the
-/// geometric mean of R1-R5-R10 and the DCASE mAP@10, on the clips of --waveforms that have captions.
-/// R@k, the geometric mean and mAP@10 are percentages (0–100), in the table and in --json alike.
+/// geometric mean of R1-R5-R10 and the DCASE mAP@10 and mAP@16, on the clips of --waveforms that have captions.
+/// R@k, the geometric mean and mAP@k are percentages (0–100), in the table and in --json alike.
 ///
-/// Each clip is embedded whole; each clip contributes its first K captions (--captions-per-clip,
-/// default the most common count; clips with fewer are left out and reported), as the metrics need
-/// the same number of captions per clip.
+/// Each clip is embedded whole with all its captions, however many each has (t2a ranks each
+/// caption's clip; a2t each clip's best-ranked caption).
 #[derive(clap::Args)]
 pub struct Args {
     /// A clap-tools checkpoint folder (RUN/best, RUN/checkpoints/iter-N) or a reference .pth.
@@ -23,13 +25,30 @@ pub struct Args {
     /// Text encoder folder (config.json + vocab); a clap-tools checkpoint folder carries its own.
     #[arg(long)]
     text_encoder: Option<PathBuf>,
-    /// Captions tables (Parquet or caption JSON) of the evaluation clips.
-    #[arg(long, required = true, num_args = 1..)]
+    /// Captions tables (Parquet or caption JSON) of the evaluation clips: each caption's own clip is
+    /// the one to retrieve.
+    #[arg(long, num_args = 1.., required_unless_present = "queries")]
     captions: Vec<PathBuf>,
+    /// A retrieval set's queries instead (DCASE: Clotho's retrieval_captions.csv, or the queries
+    /// table of `import clotho-retrieval`, or a .txt with one per line), ranked against every clip
+    /// of --waveforms and scored by relevance judgements (several relevant clips per query): R@k,
+    /// MedR, MeanR of the best relevant clip, mAP@10 and mAP@16 (DCASE 2025's ranking figure).
+    #[arg(long, conflicts_with_all = ["captions", "captions_per_clip"])]
+    queries: Option<PathBuf>,
+    /// Relevance judgements for --queries: the DCASE 2025 CSV (query,audio_filenames); by default
+    /// those of the queries table.
+    #[arg(long, requires = "queries")]
+    relevance: Option<PathBuf>,
+    /// With --queries: write each judged query's relevant clips, their ranks and AP@10/AP@16 as a
+    /// Parquet table, to look at failures.
+    #[arg(long, requires = "queries")]
+    per_query: Option<PathBuf>,
     /// Waveform index of the packed evaluation clips (waveform.csv or waveforms.parquet).
     #[arg(long)]
     waveforms: PathBuf,
-    #[arg(long)]
+    /// Keep only the first K captions of each clip, leaving out clips with fewer (the reference's
+    /// evaluation takes Clotho's 5).
+    #[arg(long, value_name = "K")]
     captions_per_clip: Option<usize>,
     /// Clips per forward pass.
     #[arg(long, default_value_t = 8)]
@@ -40,7 +59,8 @@ pub struct Args {
     /// Write the metrics as JSON to this file.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Also write the similarity matrix (float32 .npy, captions × clips, rows grouped by clip).
+    /// Also write the similarity matrix (float32 .npy, captions × clips, rows grouped by clip; with
+    /// --queries, queries × clips in the order of the queries and of the sorted audio_ids).
     #[arg(long)]
     sims: Option<PathBuf>,
     /// Print the metrics as JSON.
@@ -57,6 +77,9 @@ pub fn run(a: Args) -> Result<()> {
         text_encoder: a.text_encoder.clone(),
         sample_rate: a.sample_rate,
     };
+    if let Some(queries) = &a.queries {
+        return run_retrieval(&a, &source, queries);
+    }
     let opts = EvalOptions {
         captions: a.captions.clone(),
         waveforms: a.waveforms.clone(),
@@ -74,21 +97,63 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let m = &done.evaluation.metrics;
-    if done.set.dropped > 0 {
-        warn!("{} clips have fewer than {} captions; left out", done.set.dropped, m.captions_per_clip);
+    if let (true, Some(k)) = (done.set.dropped > 0, a.captions_per_clip) {
+        warn!("{} clips have fewer than {k} captions; left out (--captions-per-clip)", done.set.dropped);
     }
-    info!("evaluated on {} clips × {} captions each", m.clips, m.captions_per_clip);
-    if let Some(p) = &a.sims {
-        clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
-    }
+    info!("evaluated on {}", m.describe());
     let json = serde_json::to_string_pretty(m)?;
-    if let Some(p) = &a.output {
-        clap_tools::atomic::write_bytes(p, json.as_bytes())?;
-    }
+    clap_tools::atomic::as_set(|| {
+        if let Some(p) = &a.sims {
+            clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
+        }
+        if let Some(p) = &a.output {
+            clap_tools::atomic::write_bytes(p, json.as_bytes())?;
+        }
+        Ok(())
+    })?;
     if a.json {
         println!("{json}");
     } else {
         print!("{}", render(m));
+    }
+    Ok(())
+}
+
+fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
+    let opts = RetrievalOptions {
+        queries: queries.to_path_buf(),
+        waveforms: a.waveforms.clone(),
+        relevance: a.relevance.clone(),
+        batch_size: a.batch_size,
+    };
+    let bar = crate::progress(0, "clips");
+    let done = evaluate_retrieval_checkpoint::<Selected>(source, &opts, default_device(), &bar)?;
+    bar.finish_and_clear();
+    let m = &done.metrics;
+    info!(
+        "{} queries × {} clips; {} of them judged, {:.2} relevant clips each",
+        done.queries.len(),
+        done.audio_ids.len(),
+        m.queries,
+        m.relevant_per_query
+    );
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "relevance": m }))?;
+    clap_tools::atomic::as_set(|| {
+        if let Some(p) = &a.sims {
+            clap_tools::npy::write_f32(p, &[done.queries.len(), done.audio_ids.len()], &done.sims)?;
+        }
+        if let Some(p) = &a.per_query {
+            clap_tools::table::write_query_results(p, &done.results)?;
+        }
+        if let Some(p) = &a.output {
+            clap_tools::atomic::write_bytes(p, json.as_bytes())?;
+        }
+        Ok(())
+    })?;
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{}", render_relevance(m));
     }
     Ok(())
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap_tools::manifest::{self, audiocaps, caption_json, clotho, join::AudioSource, macs, MissingAudio};
+use clap_tools::manifest::{
+    self, audiocaps, caption_json, clotho, clotho_retrieval, join::AudioSource, macs, MissingAudio,
+};
 use tracing::{info, warn};
 
 /// Turn a dataset's native caption files into the captions table.
@@ -48,6 +50,30 @@ pub enum Source {
         #[command(flatten)]
         common: Common,
     },
+    /// Clotho's DCASE retrieval evaluation set: retrieval_captions.csv (column `caption`) → the
+    /// queries table (query_index, query, dataset, relevant).
+    ///
+    /// With --relevance, the judgements of DCASE 2025 (a CSV `query,audio_filenames`, the names a
+    /// Python list literal) fill each query's `relevant` clips, matched by exact query text. With
+    /// --audio-dir (the retrieval_audio folder, searched recursively) every judged file name must
+    /// name a file there, as it is or with `:` written `_` (as some tools save Clotho's names).
+    #[command(name = "clotho-retrieval")]
+    ClothoRetrieval {
+        /// retrieval_captions.csv, or any CSV with a `caption` column.
+        captions: PathBuf,
+        /// The relevance judgements (2025: metadata_eval.csv).
+        #[arg(long)]
+        relevance: Option<PathBuf>,
+        /// The retrieval audio folder, to check (and rewrite) the judged file names.
+        #[arg(long)]
+        audio_dir: Option<PathBuf>,
+        /// Dataset name of the rows.
+        #[arg(long, default_value = "clotho")]
+        dataset: String,
+        /// The queries table (.parquet).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// The reference's caption JSON.
     ///
     /// {"audios": [{"audio_id", "captions": [{"caption", "cap_id"…}]}]}. Keys without a column are kept (audio_extra / caption_extra), so a later export restores them.
@@ -89,6 +115,28 @@ pub struct Common {
 
 pub fn run(source: Source) -> Result<()> {
     let (rows, input, common) = match source {
+        Source::ClothoRetrieval { captions, relevance, audio_dir, dataset, output } => {
+            if manifest::extension(&output) != "parquet" {
+                anyhow::bail!("{}: the queries table is written as .parquet", output.display());
+            }
+            if audio_dir.is_some() && relevance.is_none() {
+                warn!("--audio-dir checks the judged file names of --relevance; without it, it is not used");
+            }
+            let opts = clotho_retrieval::RetrievalImport { captions, relevance, audio_dir, dataset: Some(dataset) };
+            let queries = clotho_retrieval::import(&opts)?;
+            clap_tools::table::write_queries(&output, &queries)?;
+            let judged: Vec<_> = queries.iter().filter_map(|q| q.relevant.as_ref()).collect();
+            info!("{} queries → {}", queries.len(), output.display());
+            if !judged.is_empty() {
+                let total: usize = judged.iter().map(|r| r.len()).sum();
+                info!(
+                    "{} judged, {:.2} relevant clips per judged query",
+                    judged.len(),
+                    total as f64 / judged.len() as f64
+                );
+            }
+            return Ok(());
+        }
         Source::Clotho { captions, metadata, common } => {
             let rows = clotho::import(&clotho::ClothoImport {
                 captions: captions.clone(),

@@ -8,14 +8,14 @@ use clap_tools::{eval, npy};
 use tracing::info;
 
 /// Score a text × audio similarity matrix: t2a and a2t R@1/5/10/50, MedR, MeanR, geometric mean of
-/// R1-R5-R10, and the DCASE mAP@10.
+/// R1-R5-R10, and the DCASE mAP@10 and mAP@16.
 ///
 /// SIMS is a float32 .npy of shape (captions, clips): row i, column j is the score of caption i against
 /// clip j, higher is better, and the captions of clip j are rows j·k … j·k+k−1 (k captions per clip), as
 /// the reference (wsntxxn/DCASE2022T6_CLAP) orders them. Ranks follow the reference's metric code: tied
 /// scores take the average rank; a2t counts each clip's best-ranked caption; MedR and MeanR 1-based.
-/// mAP@10 (DCASE 2022 Task 6B) is the mean over captions of 1/rank for t2a ranks ≤ 10. R@k, the
-/// geometric mean and mAP@10 are percentages (0–100), in the table and in --json alike.
+/// mAP@10 (DCASE 2022 Task 6B) is the mean over captions of 1/rank for t2a ranks ≤ 10 (mAP@16 the same at 16). R@k, the
+/// geometric mean and mAP@k are percentages (0–100), in the table and in --json alike.
 #[derive(clap::Args)]
 pub struct Args {
     /// Similarity matrix: float32 .npy, captions × clips, rows grouped by clip.
@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     captions_per_clip: Option<usize>,
     /// Print the metrics as JSON (keys as the reference names them: R1, R5, R10, R50, MedR, MeanR,
-    /// geometric_mean_R1-R5-R10; and mAP@10).
+    /// geometric_mean_R1-R5-R10; mAP@10 and mAP@16).
     #[arg(long)]
     json: bool,
 }

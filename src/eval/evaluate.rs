@@ -9,7 +9,7 @@ use clap_tools_backends::burn;
 
 use std::path::PathBuf;
 
-use super::metrics::{evaluate, Metrics};
+use super::metrics::{evaluate_grouped, Metrics};
 use super::set::{join, EvalSet};
 use crate::error::Result;
 use crate::model::checkpoint::{read_back, Embedder, ModelSource};
@@ -17,6 +17,7 @@ use crate::model::clap::Clap;
 use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
+use crate::shards::WaveformReader;
 
 /// The similarity matrix [captions, clips] (row-major) and its metrics.
 pub struct Evaluation {
@@ -34,12 +35,38 @@ pub fn evaluate_model<B: Backend>(
     tokenizer: &CaptionTokenizer,
     batch_size: usize,
     device: &B::Device,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<Evaluation> {
+    let clips = Clips { audio_ids: &val.audio_ids, reader: &val.reader };
+    let sims = similarities(model, &clips, &val.captions, logmel, tokenizer, batch_size, device, progress)?;
+    let metrics = evaluate_grouped(&sims, &[val.captions.len(), val.audio_ids.len()], &val.clip_of)?;
+    Ok(Evaluation { sims, metrics })
+}
+
+/// Packed clips to embed: their ids and where their waveforms are.
+pub struct Clips<'a> {
+    pub audio_ids: &'a [String],
+    pub reader: &'a WaveformReader,
+}
+
+/// The similarity matrix [texts, clips] (row-major) of `texts` against every clip, each embedded
+/// whole (`batch_size` at a time, shortest first to limit padding); `progress` counts clips.
+#[allow(clippy::too_many_arguments)]
+pub fn similarities<B: Backend>(
+    model: &Clap<B>,
+    clips: &Clips,
+    texts: &[String],
+    logmel: &LogMel,
+    tokenizer: &CaptionTokenizer,
+    batch_size: usize,
+    device: &B::Device,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<f32>> {
+    let val = clips;
     let dim = model.audio_proj.weight.dims()[1];
     let n = val.audio_ids.len();
     let mut lengths = Vec::with_capacity(n);
-    for id in &val.audio_ids {
+    for id in val.audio_ids {
         lengths.push(val.reader.len(id)?);
     }
     let mut order: Vec<usize> = (0..n).collect();
@@ -60,17 +87,15 @@ pub fn evaluate_model<B: Backend>(
         }
         progress(chunk.len());
     }
-    let mut text = Vec::with_capacity(val.captions.len() * dim);
-    for chunk in val.captions.chunks(64) {
+    let mut text = Vec::with_capacity(texts.len() * dim);
+    for chunk in texts.chunks(64) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let tokens = tokenizer.encode_batch(&refs)?;
         model.text_encoder.check_tokens(&tokens)?;
         let (ids, mask, types) = tokens.to_tensors::<B>(device);
         text.extend(read_back(model.encode_text(ids, mask, types))?);
     }
-    let sims = similarity(&text, &audio, dim);
-    let metrics = evaluate(&sims, &[val.captions.len(), n], Some(val.captions_per_clip))?;
-    Ok(Evaluation { sims, metrics })
+    Ok(similarity(&text, &audio, dim))
 }
 
 /// text [m, dim] · audio [n, dim]ᵀ → [m, n].

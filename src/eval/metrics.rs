@@ -2,15 +2,17 @@
 //! (wsntxxn/DCASE2022T6_CLAP `models/metric.py`: `t2a_metrics`, `a2t_metrics`, `cols2metrics`) and the
 //! DCASE 2022 Task 6B mAP@10.
 //!
-//! The matrix has one row per caption and one column per clip; the captions of clip `j` are rows
-//! `j·k .. (j+1)·k` (`k` captions per clip), as the reference orders them. Higher scores rank first.
+//! The matrix has one row per caption and one column per clip. Which clip a caption describes is
+//! either implied, as the reference orders them (the captions of clip `j` are rows `j·k .. (j+1)·k`,
+//! `k` captions per clip: [`ranks`]), or given per row, any number of captions per clip
+//! ([`ranks_grouped`]); the definitions are the same. Higher scores rank first.
 //!
 //! Definitions (ranks are 0-based internally, as the reference's `cols`):
 //! - **t2a rank** of caption `i` (clip `j = i / k`): with `g` the number of clips scored strictly higher
 //!   than clip `j` in row `i` and `e` the number scored exactly equal (clip `j` included), the rank is
 //!   `g + (e − 1) / 2`: the mean of the positions `g .. g+e−1` that the tied scores occupy in the sorted
 //!   row, which is what the reference's "averaging" tie-break computes.
-//! - **a2t rank** of clip `j`: in column `j`, the smallest such averaged rank among the clip's `k`
+//! - **a2t rank** of clip `j`: in column `j`, the smallest such averaged rank among the clip's
 //!   captions. That minimum is always the rank of the caption with the highest score (any caption scored
 //!   lower sits behind all the ties of the highest), so it is computed once per clip.
 //! - **R@k** (k = 1, 5, 10, 50): the percentage of queries with rank `< k` (R1: rank exactly 0, so a
@@ -20,7 +22,14 @@
 //! - **mAP@10** (DCASE 2022 Task 6B, one relevant clip per caption): the mean over captions of
 //!   `1 / rank` when the 1-based t2a rank is at most 10, else 0, reported in percent like every other
 //!   metric ([`map_at_k`] itself is the fraction). Ties use the averaged rank (a caption
-//!   tied with one other clip for first place has rank 1.5 and scores 2/3).
+//!   tied with one other clip for first place has rank 1.5 and scores 2/3). **mAP@16** is the same at
+//!   16, the cut-off DCASE 2025 ranks by.
+//! - **Several relevant clips per query** (DCASE 2025's relevance judgements, [`relevance`]): each
+//!   relevant clip's averaged rank in the query's row; R@k counts a query whose best relevant clip
+//!   ranks `< k`, MedR/MeanR are over that best rank, and the **AP@k** of a query sorts its relevant
+//!   ranks `r₁ ≤ r₂ ≤ …` and sums `i / (rᵢ + 1)` over those with `rᵢ < k`, divided by the number of
+//!   relevant clips (the 2025 baseline's `average_precision_at_k`). With one relevant clip and no
+//!   ties this is the mAP@k above (a tied rank between k−1 and k counts here, not there).
 //!
 //! Counting instead of sorting makes this O(captions × clips), parallel over rows with rayon.
 
@@ -56,12 +65,13 @@ pub struct RetrievalMetrics {
     pub geometric_mean_r1_r5_r10: f64,
 }
 
-/// Text-to-audio and audio-to-text metrics of one similarity matrix, and the DCASE mAP@10.
+/// Text-to-audio and audio-to-text metrics of one similarity matrix, and the DCASE mAP@10 and @16.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Metrics {
     pub captions: usize,
     pub clips: usize,
-    pub captions_per_clip: usize,
+    /// The number of captions of every clip; `null` when clips have different numbers.
+    pub captions_per_clip: Option<usize>,
     /// Each caption ranks all clips.
     pub t2a: RetrievalMetrics,
     /// Each clip ranks all captions; its best-ranked caption counts.
@@ -69,13 +79,17 @@ pub struct Metrics {
     /// DCASE 2022 Task 6B mAP@10 of the t2a ranks, in percent (as R@k).
     #[serde(rename = "mAP@10")]
     pub map10: f64,
+    /// The same at 16 (DCASE 2025's cut-off), in percent.
+    #[serde(rename = "mAP@16")]
+    pub map16: f64,
 }
 
 /// The 0-based ranks of one similarity matrix (fractional where scores tie), as the reference hands
 /// them to its `cols2metrics`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranks {
-    pub captions_per_clip: usize,
+    /// `None` when clips have different numbers of captions.
+    pub captions_per_clip: Option<usize>,
     /// One per caption (row): where its clip ranks among all clips.
     pub t2a: Vec<f64>,
     /// One per clip (column): where its best caption ranks among all captions.
@@ -88,6 +102,17 @@ pub struct Ranks {
 /// first NaN is).
 pub fn ranks(data: &[f32], shape: &[usize], captions_per_clip: Option<usize>) -> Result<Ranks> {
     ranks_or_message(data, shape, captions_per_clip).map_err(|m| Error::Model(format!("similarity matrix: {m}")))
+}
+
+/// The t2a and a2t ranks of a row-major matrix of `shape` (captions × clips) whose row `i` describes
+/// clip `clip_of[i]` (any number of captions per clip, in any order). Every clip needs a caption.
+pub fn ranks_grouped(data: &[f32], shape: &[usize], clip_of: &[usize]) -> Result<Ranks> {
+    ranks_grouped_or_message(data, shape, clip_of).map_err(|m| Error::Model(format!("similarity matrix: {m}")))
+}
+
+/// All metrics of a matrix whose row `i` describes clip `clip_of[i]` (see [`ranks_grouped`]).
+pub fn evaluate_grouped(data: &[f32], shape: &[usize], clip_of: &[usize]) -> Result<Metrics> {
+    Ok(Metrics::from_ranks(&ranks_grouped(data, shape, clip_of)?))
 }
 
 /// All metrics of a row-major matrix of `shape` (captions × clips); see [`ranks`] for what it must be.
@@ -115,6 +140,14 @@ pub fn evaluate_npy(path: &Path, captions_per_clip: Option<usize>) -> Result<Met
 }
 
 impl Metrics {
+    /// "N clips × k captions", or "N clips, M captions (varying per clip)".
+    pub fn describe(&self) -> String {
+        match self.captions_per_clip {
+            Some(k) => format!("{} clips × {k} captions", self.clips),
+            None => format!("{} clips, {} captions (varying per clip)", self.clips, self.captions),
+        }
+    }
+
     /// Both directions' metrics and the mAP@10 of the t2a ranks (NaN for a direction without ranks;
     /// [`ranks`] never makes those).
     pub fn from_ranks(ranks: &Ranks) -> Metrics {
@@ -126,6 +159,7 @@ impl Metrics {
             t2a: summary(&ranks.t2a),
             a2t: summary(&ranks.a2t),
             map10: 100.0 * map_at_k(&ranks.t2a, 10),
+            map16: 100.0 * map_at_k(&ranks.t2a, 16),
         }
     }
 }
@@ -138,7 +172,8 @@ struct Shape {
     per_clip: usize,
 }
 
-fn check_shape(len: usize, shape: &[usize], captions_per_clip: Option<usize>) -> Result<Shape, String> {
+/// Rows × columns of a 2-D, non-empty matrix holding `len` values.
+fn check_2d(len: usize, shape: &[usize]) -> Result<(usize, usize), String> {
     let &[rows, cols] = shape else {
         return Err(format!(
             "expected a 2-D similarity matrix (captions × clips), found {} dimensions (shape {shape:?})",
@@ -151,6 +186,11 @@ fn check_shape(len: usize, shape: &[usize], captions_per_clip: Option<usize>) ->
     if rows == 0 || cols == 0 {
         return Err(format!("empty similarity matrix (shape {shape:?})"));
     }
+    Ok((rows, cols))
+}
+
+fn check_shape(len: usize, shape: &[usize], captions_per_clip: Option<usize>) -> Result<Shape, String> {
+    let (rows, cols) = check_2d(len, shape)?;
     let per_clip = match captions_per_clip {
         Some(0) => return Err("captions per clip must be at least 1".into()),
         Some(k) if cols.checked_mul(k) != Some(rows) => {
@@ -174,9 +214,30 @@ fn check_shape(len: usize, shape: &[usize], captions_per_clip: Option<usize>) ->
 
 fn ranks_or_message(data: &[f32], shape: &[usize], captions_per_clip: Option<usize>) -> Result<Ranks, String> {
     let s = check_shape(data.len(), shape, captions_per_clip)?;
-    let (t2a, a2t) = twice_ranks(data, s)?;
-    let half = |v: Vec<u64>| v.into_iter().map(|t| t as f64 / 2.0).collect();
-    Ok(Ranks { captions_per_clip: s.per_clip, t2a: half(t2a), a2t: half(a2t) })
+    let clip_of: Vec<usize> = (0..s.captions).map(|i| i / s.per_clip).collect();
+    let (t2a, a2t) = twice_ranks(data, s.clips, &clip_of)?;
+    Ok(Ranks { captions_per_clip: Some(s.per_clip), t2a: half(t2a), a2t: half(a2t) })
+}
+
+fn ranks_grouped_or_message(data: &[f32], shape: &[usize], clip_of: &[usize]) -> Result<Ranks, String> {
+    let (rows, cols) = check_2d(data.len(), shape)?;
+    if clip_of.len() != rows {
+        return Err(format!("{rows} rows (captions) but {} caption-to-clip entries", clip_of.len()));
+    }
+    let mut per_clip = vec![0usize; cols];
+    for (i, &j) in clip_of.iter().enumerate() {
+        *per_clip.get_mut(j).ok_or_else(|| format!("row {i} names clip {j}, but there are {cols} columns"))? += 1;
+    }
+    if let Some(j) = per_clip.iter().position(|&n| n == 0) {
+        return Err(format!("clip {j} (column {j}) has no caption"));
+    }
+    let uniform = per_clip.iter().all(|&n| n == per_clip[0]).then_some(per_clip[0]);
+    let (t2a, a2t) = twice_ranks(data, cols, clip_of)?;
+    Ok(Ranks { captions_per_clip: uniform, t2a: half(t2a), a2t: half(a2t) })
+}
+
+fn half(twice: Vec<u64>) -> Vec<f64> {
+    twice.into_iter().map(|t| t as f64 / 2.0).collect()
 }
 
 /// Column counts of one block of rows: scores strictly above and equal to each clip's best caption
@@ -200,18 +261,18 @@ impl Counts {
 }
 
 /// Twice the 0-based averaged ranks (integers: ranks are multiples of ½), t2a per caption and a2t per
-/// clip, in one parallel pass over the matrix; then the error if a value was not finite.
+/// clip, in one parallel pass over the matrix of `m` columns; then the error if a value was not finite.
 ///
-/// t2a, row i of clip j = i / k: g scores > row[j], e scores == row[j] (itself included); rank
+/// t2a, row i of clip j = clip_of[i]: g scores > row[j], e scores == row[j] (itself included); rank
 /// g + (e − 1)/2. a2t, clip j: the same counts down column j against the best score of the clip's
 /// captions (the caption with the best score has the best averaged rank).
-fn twice_ranks(data: &[f32], s: Shape) -> Result<(Vec<u64>, Vec<u64>), String> {
-    let Shape { captions: n, clips: m, per_clip: k } = s;
+fn twice_ranks(data: &[f32], m: usize, clip_of: &[usize]) -> Result<(Vec<u64>, Vec<u64>), String> {
+    let n = clip_of.len();
     // f32::max ignores NaN; any NaN is reported below.
-    let best: Vec<f32> = (0..m)
-        .into_par_iter()
-        .map(|j| (j * k..(j + 1) * k).map(|i| data[i * m + j]).fold(f32::NEG_INFINITY, f32::max))
-        .collect();
+    let mut best = vec![f32::NEG_INFINITY; m];
+    for (i, &j) in clip_of.iter().enumerate() {
+        best[j] = best[j].max(data[i * m + j]);
+    }
     const ROWS_PER_TASK: usize = 32;
     let kernel = row_kernel();
     let mut t2a = vec![0u64; n];
@@ -223,7 +284,7 @@ fn twice_ranks(data: &[f32], s: Shape) -> Result<(Vec<u64>, Vec<u64>), String> {
             || Counts::new(m),
             |mut c, (block, (rows, out))| {
                 for (r, (row, rank)) in rows.chunks_exact(m).zip(out).enumerate() {
-                    let gt = row[(block * ROWS_PER_TASK + r) / k];
+                    let gt = row[clip_of[block * ROWS_PER_TASK + r]];
                     let (greater, equal, bad) = kernel(row, gt, &best, &mut c.greater, &mut c.equal);
                     c.nonfinite |= bad;
                     // equal ≥ 1 when the ground truth is finite; the pass is void otherwise.
@@ -338,15 +399,132 @@ pub fn map_at_k(ranks: &[f64], k: usize) -> f64 {
     sum / ranks.len() as f64
 }
 
+/// Metrics of queries with several relevant clips each (DCASE 2025), in percent like [`Metrics`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelevanceMetrics {
+    pub queries: usize,
+    pub clips: usize,
+    /// Mean number of relevant clips per query.
+    pub relevant_per_query: f64,
+    /// R@k, MedR, MeanR of each query's best-ranked relevant clip.
+    pub t2a: RetrievalMetrics,
+    #[serde(rename = "mAP@10")]
+    pub map10: f64,
+    /// The figure DCASE 2025 ranks systems by.
+    #[serde(rename = "mAP@16")]
+    pub map16: f64,
+}
+
+/// One query's relevant clips (columns), their 0-based averaged ranks (same order) and its AP@10 and
+/// AP@16 as fractions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResult {
+    pub relevant: Vec<usize>,
+    pub ranks: Vec<f64>,
+    pub ap10: f64,
+    pub ap16: f64,
+}
+
+/// Metrics of a row-major matrix of `shape` (queries × clips) where query `i` has the relevant clips
+/// (columns) `relevant[i]`, and each query's result. Every query needs at least one relevant clip,
+/// each named once.
+pub fn relevance(
+    data: &[f32],
+    shape: &[usize],
+    relevant: &[Vec<usize>],
+) -> Result<(RelevanceMetrics, Vec<QueryResult>)> {
+    relevance_or_message(data, shape, relevant).map_err(|m| Error::Model(format!("similarity matrix: {m}")))
+}
+
+fn relevance_or_message(
+    data: &[f32],
+    shape: &[usize],
+    relevant: &[Vec<usize>],
+) -> Result<(RelevanceMetrics, Vec<QueryResult>), String> {
+    let (rows, cols) = check_2d(data.len(), shape)?;
+    if relevant.len() != rows {
+        return Err(format!("{rows} rows (queries) but relevant clips for {} queries", relevant.len()));
+    }
+    for (i, rel) in relevant.iter().enumerate() {
+        if rel.is_empty() {
+            return Err(format!("query {i} has no relevant clip"));
+        }
+        if let Some(&j) = rel.iter().find(|&&j| j >= cols) {
+            return Err(format!("query {i} names clip {j}, but there are {cols} columns"));
+        }
+        let mut sorted = rel.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("query {i} names clip {} twice", w[0]));
+        }
+    }
+    if data.par_iter().any(|x| !x.is_finite()) {
+        return Err(nonfinite_message(data, cols));
+    }
+    let results: Vec<QueryResult> = data
+        .par_chunks(cols)
+        .zip(relevant)
+        .map(|(row, rel)| {
+            let ranks: Vec<f64> = rel
+                .iter()
+                .map(|&j| {
+                    let (g, e) =
+                        row.iter().fold((0u64, 0u64), |(g, e), &x| (g + (x > row[j]) as u64, e + (x == row[j]) as u64));
+                    (2 * g + e - 1) as f64 / 2.0
+                })
+                .collect();
+            QueryResult {
+                ap10: average_precision_at_k(&ranks, 10),
+                ap16: average_precision_at_k(&ranks, 16),
+                relevant: rel.clone(),
+                ranks,
+            }
+        })
+        .collect();
+    let best: Vec<f64> = results.iter().map(|q| q.ranks.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+    let mean = |f: &dyn Fn(&QueryResult) -> f64| results.iter().map(f).sum::<f64>() / rows as f64;
+    let metrics = RelevanceMetrics {
+        queries: rows,
+        clips: cols,
+        relevant_per_query: mean(&|q| q.relevant.len() as f64),
+        t2a: RetrievalMetrics::from_ranks(&best).map_err(|e| e.to_string())?,
+        map10: 100.0 * mean(&|q| q.ap10),
+        map16: 100.0 * mean(&|q| q.ap16),
+    };
+    Ok((metrics, results))
+}
+
+/// AP@k of one query from the 0-based ranks of its relevant clips (any order): sorted, the i-th
+/// (1-based) with rank `r < k` adds `i / (r + 1)`; the sum is divided by the number of relevant clips.
+pub fn average_precision_at_k(ranks: &[f64], k: usize) -> f64 {
+    if ranks.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = ranks.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let sum: f64 =
+        sorted.iter().enumerate().take_while(|(_, &r)| r < k as f64).map(|(i, &r)| (i + 1) as f64 / (r + 1.0)).sum();
+    sum / ranks.len() as f64
+}
+
+/// A plain-text summary of the multi-relevance metrics.
+pub fn render_relevance(m: &RelevanceMetrics) -> String {
+    let r = &m.t2a;
+    format!(
+        "{} queries × {} clips, {:.2} relevant clips per query\n{:<5}{:>8}{:>8}{:>8}{:>8}{:>8}{:>9}{:>9}{:>9}\n{:<5}{:>8.2}{:>8.2}{:>8.2}{:>8.2}{:>8.2}{:>9.2}{:>9.2}{:>9.2}\n",
+        m.queries, m.clips, m.relevant_per_query, "", "R@1", "R@5", "R@10", "R@50", "MedR", "MeanR", "mAP@10", "mAP@16",
+        "t2a", r.r1, r.r5, r.r10, r.r50, r.medr, r.meanr, m.map10, m.map16
+    )
+}
+
 /// A plain-text table of the metrics.
 pub fn render(m: &Metrics) -> String {
-    let mut out = format!(
-        "{} captions × {} clips, {} caption{} per clip\n",
-        m.captions,
-        m.clips,
-        m.captions_per_clip,
-        if m.captions_per_clip == 1 { "" } else { "s" }
-    );
+    let per_clip = match m.captions_per_clip {
+        Some(1) => "1 caption per clip".to_string(),
+        Some(k) => format!("{k} captions per clip"),
+        None => "captions per clip vary".to_string(),
+    };
+    let mut out = format!("{} captions × {} clips, {per_clip}\n", m.captions, m.clips);
     out += &format!(
         "{:<5}{:>8}{:>8}{:>8}{:>8}{:>8}{:>9}{:>19}\n",
         "", "R@1", "R@5", "R@10", "R@50", "MedR", "MeanR", "gmean(R1,R5,R10)"
@@ -357,7 +535,7 @@ pub fn render(m: &Metrics) -> String {
             r.r1, r.r5, r.r10, r.r50, r.medr, r.meanr, r.geometric_mean_r1_r5_r10
         );
     }
-    out += &format!("mAP@10 (t2a, DCASE): {:.2}\n", m.map10);
+    out += &format!("mAP@10 (t2a, DCASE 2022–24): {:.2}   mAP@16 (DCASE 2025): {:.2}\n", m.map10, m.map16);
     out
 }
 
@@ -367,30 +545,31 @@ mod tests {
 
     /// Sort-based ranks, straight from the definition, for comparison.
     fn slow_t2a(data: &[f32], m: usize, k: usize) -> Vec<f64> {
-        data.chunks(m)
-            .enumerate()
-            .map(|(i, row)| {
-                let mut sorted = row.to_vec();
-                sorted.sort_by(|a, b| b.total_cmp(a));
-                let pos: Vec<usize> = (0..m).filter(|&p| sorted[p] == row[i / k]).collect();
-                pos.iter().sum::<usize>() as f64 / pos.len() as f64
-            })
-            .collect()
+        slow_t2a_of(data, m, &(0..data.len() / m).map(|i| i / k).collect::<Vec<_>>())
+    }
+
+    /// The mean position of `value` among the row sorted high to low.
+    fn slow_rank(row: &[f32], value: f32) -> f64 {
+        let mut sorted = row.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let pos: Vec<usize> = (0..row.len()).filter(|&p| sorted[p] == value).collect();
+        pos.iter().sum::<usize>() as f64 / pos.len() as f64
+    }
+
+    fn slow_t2a_of(data: &[f32], m: usize, clip_of: &[usize]) -> Vec<f64> {
+        data.chunks(m).enumerate().map(|(i, row)| slow_rank(row, row[clip_of[i]])).collect()
     }
 
     fn slow_a2t(data: &[f32], m: usize, k: usize) -> Vec<f64> {
+        slow_a2t_of(data, m, &(0..data.len() / m).map(|i| i / k).collect::<Vec<_>>())
+    }
+
+    fn slow_a2t_of(data: &[f32], m: usize, clip_of: &[usize]) -> Vec<f64> {
         let n = data.len() / m;
         (0..m)
             .map(|j| {
                 let col: Vec<f32> = (0..n).map(|i| data[i * m + j]).collect();
-                let mut sorted = col.clone();
-                sorted.sort_by(|a, b| b.total_cmp(a));
-                (j * k..(j + 1) * k)
-                    .map(|i| {
-                        let pos: Vec<usize> = (0..n).filter(|&p| sorted[p] == col[i]).collect();
-                        pos.iter().sum::<usize>() as f64 / pos.len() as f64
-                    })
-                    .fold(f64::INFINITY, f64::min)
+                (0..n).filter(|&i| clip_of[i] == j).map(|i| slow_rank(&col, col[i])).fold(f64::INFINITY, f64::min)
             })
             .collect()
     }
@@ -409,6 +588,73 @@ mod tests {
             assert_eq!(r.t2a, slow_t2a(&data, m, k), "t2a m={m} k={k}");
             assert_eq!(r.a2t, slow_a2t(&data, m, k), "a2t m={m} k={k}");
         }
+    }
+
+    /// Clips with 1, 3 and 5 captions, rows in any order: the same ranks as sorting; and the grouped
+    /// path over a uniform grouping gives exactly the uniform path's ranks.
+    #[test]
+    fn ragged_groups_match_sorting_and_the_uniform_path() {
+        let mut seed = 11;
+        let m = 9;
+        let counts = [1usize, 3, 5, 1, 3, 5, 2, 4, 1];
+        let mut clip_of: Vec<usize> = counts.iter().enumerate().flat_map(|(j, &c)| std::iter::repeat_n(j, c)).collect();
+        clip_of.reverse();
+        clip_of.swap(0, 7);
+        for levels in [3.0f32, 1e6] {
+            let data: Vec<f32> = (0..clip_of.len() * m).map(|_| (lcg(&mut seed) * levels).round() / levels).collect();
+            let r = ranks_grouped(&data, &[clip_of.len(), m], &clip_of).unwrap();
+            assert_eq!(r.captions_per_clip, None);
+            assert_eq!(r.t2a, slow_t2a_of(&data, m, &clip_of));
+            assert_eq!(r.a2t, slow_a2t_of(&data, m, &clip_of));
+        }
+        let (m, k) = (12, 5);
+        let data: Vec<f32> = (0..m * k * m).map(|_| (lcg(&mut seed) * 4.0).round() / 4.0).collect();
+        let uniform: Vec<usize> = (0..m * k).map(|i| i / k).collect();
+        assert_eq!(ranks_grouped(&data, &[m * k, m], &uniform).unwrap(), ranks(&data, &[m * k, m], Some(k)).unwrap());
+        let e = |clip_of: &[usize]| ranks_grouped(&data, &[m * k, m], clip_of).unwrap_err().to_string();
+        assert!(e(&uniform[1..]).contains("59 caption-to-clip entries"));
+        let mut missing = uniform.clone();
+        missing.iter_mut().filter(|j| **j == 3).for_each(|j| *j = 4);
+        assert!(e(&missing).contains("clip 3 (column 3) has no caption"));
+        missing[0] = 12;
+        assert!(e(&missing).contains("row 0 names clip 12"));
+    }
+
+    /// Several relevant clips per query: ranks as sorting gives them, AP@k by its definition, R@k by
+    /// the best relevant clip; one relevant clip per query gives the single-positive metrics.
+    #[test]
+    fn relevance_metrics_follow_the_definitions() {
+        // Row 0: scores 0.9 (clip 2), 0.8 (clip 0), 0.7 (clip 3), 0.1 (clip 1).
+        let data = [0.8f32, 0.1, 0.9, 0.7, 0.0, 0.5, 0.25, 1.0];
+        let (m, q) = relevance(&data, &[2, 4], &[vec![0, 3], vec![0]]).unwrap();
+        assert_eq!(q[0].ranks, [1.0, 2.0]);
+        assert_eq!(q[1].ranks, [3.0]);
+        // AP@10 of query 0: (1/2 + 2/3) / 2; of query 1: 1/4.
+        assert!((q[0].ap10 - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((q[1].ap10 - 0.25).abs() < 1e-12);
+        assert!((m.map10 - 100.0 * ((0.5 + 2.0 / 3.0) / 2.0 + 0.25) / 2.0).abs() < 1e-9);
+        assert_eq!((m.t2a.r1, m.t2a.r5, m.relevant_per_query), (0.0, 100.0, 1.5));
+        assert!((average_precision_at_k(&[20.0, 3.0, 15.0], 16) - (1.0 / 4.0 + 2.0 / 16.0) / 3.0).abs() < 1e-12);
+        assert_eq!(average_precision_at_k(&[16.0], 16), 0.0);
+
+        let mut seed = 5;
+        let (rows, cols) = (40, 25);
+        let data: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
+        let clip_of: Vec<usize> = (0..rows).map(|i| (i * 7) % cols).collect();
+        let single: Vec<Vec<usize>> = clip_of.iter().map(|&j| vec![j]).collect();
+        let (m, q) = relevance(&data, &[rows, cols], &single).unwrap();
+        let t2a = slow_t2a_of(&data, cols, &clip_of);
+        assert_eq!(q.iter().map(|r| r.ranks[0]).collect::<Vec<_>>(), t2a);
+        let plain = RetrievalMetrics::from_ranks(&t2a).unwrap();
+        assert_eq!(m.t2a, plain);
+        assert!((m.map10 - 100.0 * map_at_k(&t2a, 10)).abs() < 1e-9);
+        assert!((m.map16 - 100.0 * map_at_k(&t2a, 16)).abs() < 1e-9);
+
+        let e = |rel: &[Vec<usize>]| relevance(&data[..8], &[2, 4], rel).unwrap_err().to_string();
+        assert!(e(&[vec![0], vec![]]).contains("query 1 has no relevant clip"));
+        assert!(e(&[vec![0], vec![4]]).contains("query 1 names clip 4"));
+        assert!(e(&[vec![1, 1], vec![0]]).contains("query 0 names clip 1 twice"));
+        assert!(e(&[vec![0]]).contains("relevant clips for 1 queries"));
     }
 
     #[test]
@@ -435,11 +681,11 @@ mod tests {
     fn all_equal_is_the_middle_rank() {
         let data = vec![0.5f32; 20 * 4];
         let r = ranks(&data, &[20, 4], None).unwrap();
-        assert_eq!(r.captions_per_clip, 5);
+        assert_eq!(r.captions_per_clip, Some(5));
         assert!(r.t2a.iter().all(|&r| r == 1.5));
         assert!(r.a2t.iter().all(|&r| r == 9.5));
         let m = Metrics::from_ranks(&r);
-        assert_eq!((m.captions, m.clips, m.captions_per_clip), (20, 4, 5));
+        assert_eq!((m.captions, m.clips, m.captions_per_clip), (20, 4, Some(5)));
         assert_eq!((m.t2a.r1, m.t2a.r5, m.t2a.medr, m.t2a.meanr), (0.0, 100.0, 2.5, 2.5));
         assert_eq!(m.t2a.geometric_mean_r1_r5_r10, 0.0);
         assert!((m.map10 - 100.0 / 2.5).abs() < 1e-12);

@@ -53,48 +53,78 @@ pub fn join(captions: &[PathBuf], index: &Path, sample_rate: u32) -> Result<Join
     Ok(Joined { clips, no_waveform, no_caption, index: index.to_path_buf(), pairs })
 }
 
-/// Validation clips and the first `captions_per_clip` captions of each, in clip order (the order
-/// the retrieval metrics expect: the captions of clip j in rows j·k … j·k+k−1).
+/// Evaluation clips and their captions, in clip order: the captions of clip 0, then those of clip 1,
+/// and so on, any number per clip.
 pub struct EvalSet {
     pub audio_ids: Vec<String>,
     pub captions: Vec<String>,
-    pub captions_per_clip: usize,
+    /// The clip (index into `audio_ids`) each caption describes.
+    pub clip_of: Vec<usize>,
     pub reader: WaveformReader,
-    /// Clips dropped for having fewer captions than the others.
+    /// Clips left out for having fewer captions than a requested count.
     pub dropped: usize,
 }
 
 impl EvalSet {
-    /// `k`: captions per clip; `None` takes the most common count, and clips with fewer are left out
-    /// (the metrics need the same number of captions for every clip).
+    /// `k`: `None` keeps every caption of every clip; `Some(k)` the first `k` of each, leaving out
+    /// clips with fewer (the reference's fixed count, e.g. Clotho's 5).
     pub fn new(joined: Joined, k: Option<usize>) -> Result<Self> {
         if joined.clips.is_empty() {
             return Err(Error::file(&joined.index, "no evaluation clip has both captions and a waveform"));
         }
-        let k = k.unwrap_or_else(|| {
-            let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
-            for c in &joined.clips {
-                *counts.entry(c.captions.len()).or_default() += 1;
-            }
-            counts.into_iter().max_by_key(|&(n, count)| (count, n)).map_or(1, |(n, _)| n)
-        });
         let mut audio_ids = Vec::new();
         let mut captions = Vec::new();
+        let mut clip_of = Vec::new();
         let mut dropped = 0;
         for c in joined.clips {
-            if c.captions.len() < k {
-                dropped += 1;
-                continue;
-            }
-            captions.extend(c.captions.into_iter().take(k));
+            let take = match k {
+                Some(k) if c.captions.len() < k => {
+                    dropped += 1;
+                    continue;
+                }
+                Some(k) => k,
+                None => c.captions.len(),
+            };
+            clip_of.extend(std::iter::repeat_n(audio_ids.len(), take));
+            captions.extend(c.captions.into_iter().take(take));
             audio_ids.push(c.audio_id);
         }
-        Ok(Self {
-            audio_ids,
-            captions,
-            captions_per_clip: k,
-            reader: WaveformReader::from_pairs(joined.pairs),
-            dropped,
-        })
+        if audio_ids.is_empty() {
+            return Err(Error::file(&joined.index, format!("no evaluation clip has {} captions", k.unwrap_or(1))));
+        }
+        Ok(Self { audio_ids, captions, clip_of, reader: WaveformReader::from_pairs(joined.pairs), dropped })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(counts: &[usize]) -> Joined {
+        let clips: Vec<ClipCaptions> = counts
+            .iter()
+            .enumerate()
+            .map(|(j, &n)| ClipCaptions {
+                audio_id: format!("c{j}"),
+                captions: (0..n).map(|i| format!("c{j} #{i}")).collect(),
+            })
+            .collect();
+        let pairs = clips.iter().map(|c| (c.audio_id.clone(), PathBuf::from("x.h5"))).collect();
+        Joined { clips, no_waveform: vec![], no_caption: 0, index: PathBuf::from("w.parquet"), pairs }
+    }
+
+    /// Every clip stays, whatever its caption count; a requested count keeps the first k of each.
+    #[test]
+    fn clips_with_1_3_and_5_captions_all_stay() {
+        let set = EvalSet::new(joined(&[1, 3, 5]), None).unwrap();
+        assert_eq!(set.audio_ids, ["c0", "c1", "c2"]);
+        assert_eq!(set.clip_of, [0, 1, 1, 1, 2, 2, 2, 2, 2]);
+        assert_eq!(set.captions[1], "c1 #0");
+        assert_eq!(set.dropped, 0);
+        let set = EvalSet::new(joined(&[1, 3, 5]), Some(3)).unwrap();
+        assert_eq!((set.audio_ids.len(), set.captions.len(), set.dropped), (2, 6, 1));
+        assert_eq!(set.clip_of, [0, 0, 0, 1, 1, 1]);
+        let err = EvalSet::new(joined(&[1, 3]), Some(5)).err().unwrap().to_string();
+        assert!(err.contains("w.parquet") && err.contains("5 captions"), "{err}");
     }
 }

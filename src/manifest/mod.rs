@@ -4,6 +4,7 @@
 pub mod audiocaps;
 pub mod caption_json;
 pub mod clotho;
+pub mod clotho_retrieval;
 pub mod join;
 pub mod macs;
 pub mod queries;

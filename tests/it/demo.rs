@@ -62,6 +62,12 @@ fn the_demo_learns() {
     let clips = summary["metrics"]["clips"].as_f64().unwrap();
     assert!(mean_rank <= 0.6 * (clips + 1.0) / 2.0, "t2a MeanR {mean_rank} vs chance {}", (clips + 1.0) / 2.0);
     assert!(stdout.contains("× chance"), "{stdout}");
+    // Every held-out clip is evaluated, whatever its number of captions (AudioCaps and MACS clips
+    // have fewer than Clotho's five).
+    let val = clap_tools::table::read_captions(&out.join("tables/captions_val.parquet")).unwrap();
+    let val_clips: std::collections::BTreeSet<&str> = val.iter().map(|c| c.audio_id.as_str()).collect();
+    assert_eq!(clips as usize, val_clips.len(), "{stdout}");
+    assert_eq!(summary["metrics"]["captions"].as_u64().unwrap() as usize, val.len());
     assert!(out.join("run/best/model.safetensors").is_file());
     assert_eq!(summary["searches"].as_array().unwrap().len(), 4);
     // demo.toml names its files relative to itself, so it trains from another working folder too.

@@ -15,6 +15,7 @@ mod pack;
 mod parallel;
 mod readme;
 mod resample;
+mod retrieval;
 mod scan;
 mod tables;
 mod text_encoder;

@@ -169,7 +169,47 @@ fn data(root: &Path) -> PathBuf {
     std::fs::copy(repo().join("tests/fixtures/audio/stereo.flac"), data.join("clip.flac")).unwrap();
     std::fs::copy(data.join("clotho/development").join(clotho_ids[0]), data.join("clip.wav")).unwrap();
     std::fs::write(data.join("queries.txt"), "a low rumble\nrapid clicks\n\nharsh white noise\n").unwrap();
+    retrieval_set(&data.join("clotho"), &c);
     data
+}
+
+/// Clotho's DCASE retrieval set: four of the clips in retrieval_audio/ (one saved with `:` written
+/// `_`, its judgement naming it with `:`), one query per clip from its first caption, and the 2025
+/// judgements (each query: its clip, the second query also the next clip).
+fn retrieval_set(clotho: &Path, c: &clap_tools::demo::corpus::Corpus) {
+    let audio = clotho.join("retrieval_audio");
+    std::fs::create_dir_all(&audio).unwrap();
+    let clips: Vec<&clap_tools::demo::corpus::DemoClip> =
+        c.clips.iter().filter(|x| x.dataset == "clotho").take(4).collect();
+    let mut names = Vec::new();
+    for (k, clip) in clips.iter().enumerate() {
+        let judged = if k == 0 { format!("take: {}", clip.file_name) } else { clip.file_name.clone() };
+        std::fs::copy(clotho.join("development").join(&clip.file_name), audio.join(judged.replace(':', "_"))).unwrap();
+        names.push(judged);
+    }
+    let captions = clap_tools::manifest::clotho::import(&clap_tools::manifest::clotho::ClothoImport {
+        captions: vec![clotho.join("clotho_captions_development.csv")],
+        ..Default::default()
+    })
+    .unwrap();
+    let first = |id: &str| captions.iter().find(|r| r.audio_id == id && r.caption_index == 1).unwrap().caption.clone();
+    let queries: Vec<String> = clips.iter().map(|x| first(&x.file_name)).collect();
+    let mut w = csv::Writer::from_path(clotho.join("retrieval_captions.csv")).unwrap();
+    w.write_record(["caption"]).unwrap();
+    queries.iter().for_each(|q| w.write_record([q]).unwrap());
+    w.flush().unwrap();
+    // Python's repr of a list of names.
+    let repr = |names: &[&String]| {
+        let item = |n: &String| if n.contains('\'') { format!("\"{n}\"") } else { format!("'{n}'") };
+        format!("[{}]", names.iter().map(|n| item(n)).collect::<Vec<_>>().join(", "))
+    };
+    let mut w = csv::Writer::from_path(clotho.join("metadata_eval.csv")).unwrap();
+    w.write_record(["query", "audio_filenames"]).unwrap();
+    for (k, q) in queries.iter().enumerate().take(3) {
+        let rel: Vec<&String> = if k == 1 { vec![&names[1], &names[2]] } else { vec![&names[k]] };
+        w.write_record([q.as_str(), &repr(&rel)]).unwrap();
+    }
+    w.flush().unwrap();
 }
 
 fn repo() -> PathBuf {

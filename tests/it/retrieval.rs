@@ -1,0 +1,162 @@
+//! A Clotho-format DCASE retrieval set as a user has it: retrieval_captions.csv, an audio folder with
+//! odd file names (one saved with `:` written `_`), and the 2025 relevance CSV. It goes through
+//! `import clotho-retrieval` → `scan` → `pack` → `eval --queries`, with relative paths from the
+//! data's folder, and bad judgement files are errors naming the file and line.
+
+use std::path::Path;
+
+use clap_tools::npy::read_f32;
+use clap_tools::schema::Query;
+
+use crate::common::*;
+
+fn model(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
+}
+
+/// The retrieval set in `dir`: four clips, three queries, judgements for two of them.
+fn retrieval_set(dir: &Path) {
+    let audio = dir.join("retrieval_audio");
+    // Lengths differ so the clips embed differently.
+    write_wav(&audio.join("bird_in_rain.wav"), 32000, 1, 40000);
+    write_wav(&audio.join("Stream_ Honiton.wav"), 32000, 2, 52000);
+    write_wav(&audio.join("it's raining.wav"), 44100, 1, 30000);
+    write_wav(&audio.join("sub/plain.wav"), 16000, 1, 24000);
+    std::fs::write(
+        dir.join("retrieval_captions.csv"),
+        "caption\nA bird sings in the rain.\n\"Water flows, fast and loud.\"\nSomeone types.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("metadata_eval.csv"),
+        "query,audio_filenames\n\
+         A bird sings in the rain.,\"['bird_in_rain.wav', \"\"it's raining.wav\"\"]\"\n\
+         \"Water flows, fast and loud.\",\"['Stream: Honiton.wav']\"\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_retrieval_set_goes_through_import_pack_and_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    retrieval_set(dir);
+    ok_in(
+        dir,
+        &[
+            "import",
+            "clotho-retrieval",
+            "retrieval_captions.csv",
+            "--relevance",
+            "metadata_eval.csv",
+            "--audio-dir",
+            "retrieval_audio",
+            "-o",
+            "queries.parquet",
+        ],
+    );
+    let queries = clap_tools::table::read_queries(&dir.join("queries.parquet")).unwrap();
+    let q = |i: usize, text: &str, rel: Option<&[&str]>| Query {
+        query_index: i as u32,
+        query: text.to_string(),
+        dataset: "clotho".to_string(),
+        relevant: rel.map(|r| r.iter().map(|s| s.to_string()).collect()),
+    };
+    assert_eq!(
+        queries,
+        [
+            q(1, "A bird sings in the rain.", Some(&["bird_in_rain.wav", "it's raining.wav"])),
+            q(2, "Water flows, fast and loud.", Some(&["Stream_ Honiton.wav"])),
+            q(3, "Someone types.", None),
+        ]
+    );
+
+    ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
+    ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
+    let ckpt = model("checkpoint/reference.pth");
+    let bert = dir.join("bert");
+    std::fs::create_dir_all(&bert).unwrap();
+    std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
+    std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    let eval = |queries: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval",
+            "--checkpoint",
+            s(&ckpt),
+            "--text-encoder",
+            s(&bert),
+            "--queries",
+            queries,
+            "--waveforms",
+            "packed/waveforms.parquet",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok_in(dir, &args)).unwrap()
+    };
+    let got = eval("queries.parquet", &["--sims", "sims.npy", "--per-query", "per_query.parquet"]);
+    let m = &got["relevance"];
+    assert_eq!((m["queries"].as_u64(), m["clips"].as_u64()), (Some(2), Some(4)), "{got}");
+    assert_eq!(m["relevant_per_query"].as_f64(), Some(1.5));
+
+    // The figures follow from the score matrix: rows in query order, columns the sorted audio_ids.
+    let sims = read_f32(&dir.join("sims.npy")).unwrap();
+    assert_eq!(sims.shape, [3, 4]);
+    let ids = ["Stream_ Honiton.wav", "bird_in_rain.wav", "it's raining.wav", "plain.wav"];
+    let rank = |row: usize, col: usize| {
+        let r = &sims.data[row * 4..(row + 1) * 4];
+        r.iter().filter(|&&x| x > r[col]).count() as f64
+    };
+    let mut ranks0 = [rank(0, 1), rank(0, 2)];
+    ranks0.sort_by(f64::total_cmp);
+    let ap = |sorted: &[f64], k: f64| {
+        sorted.iter().enumerate().filter(|(_, &r)| r < k).map(|(i, &r)| (i + 1) as f64 / (r + 1.0)).sum::<f64>()
+            / sorted.len() as f64
+    };
+    let want16 = 100.0 * (ap(&ranks0, 16.0) + ap(&[rank(1, 0)], 16.0)) / 2.0;
+    assert!((m["mAP@16"].as_f64().unwrap() - want16).abs() < 1e-9, "{got} vs {want16}");
+    let per_query = clap_tools::table::read_batches(&dir.join("per_query.parquet")).unwrap();
+    assert_eq!(per_query.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    assert!(ids.contains(&"plain.wav"));
+
+    // The CSVs as distributed give the same figures as the imported table.
+    let again = eval("retrieval_captions.csv", &["--relevance", "metadata_eval.csv"]);
+    assert_eq!(again["relevance"], got["relevance"]);
+}
+
+#[test]
+fn bad_judgements_are_named_by_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    retrieval_set(dir);
+    let import = |relevance: &str| {
+        std::fs::write(dir.join("bad.csv"), relevance).unwrap();
+        let (good, _, stderr) = run_in(
+            dir,
+            &[
+                "import",
+                "clotho-retrieval",
+                "retrieval_captions.csv",
+                "--relevance",
+                "bad.csv",
+                "--audio-dir",
+                "retrieval_audio",
+                "-o",
+                "q.parquet",
+            ],
+        );
+        assert!(!good);
+        assert_absent(&dir.join("q.parquet"));
+        stderr
+    };
+    let err = import("query,audio_filenames\nSomeone types.,\"['typing.wav']\"\n");
+    assert!(err.contains("bad.csv:2") && err.contains("typing.wav"), "{err}");
+    let err = import("query,audio_filenames\nNobody asked this.,\"['plain.wav']\"\n");
+    assert!(err.contains("bad.csv:2") && err.contains("Nobody asked this."), "{err}");
+    let err = import("query,audio_filenames\nSomeone types.,plain.wav\n");
+    assert!(err.contains("bad.csv:2") && err.contains("not a list literal"), "{err}");
+    let err = import("query,audio_filenames\nSomeone types.,\"['plain.wav']\"\nSomeone types.,\"['plain.wav']\"\n");
+    assert!(err.contains("bad.csv:3") && err.contains("already has judgements (line 2)"), "{err}");
+    let err = import("query,files\n");
+    assert!(err.contains("audio_filenames"), "{err}");
+}
