@@ -101,20 +101,25 @@ pub fn run(a: Args) -> Result<()> {
         warn!("{} clips have fewer than {k} captions; left out (--captions-per-clip)", done.set.dropped);
     }
     info!("evaluated on {}", m.describe());
-    let json = serde_json::to_string_pretty(m)?;
+    finish(&a, serde_json::to_string_pretty(m)?, render(m), || match &a.sims {
+        Some(p) => clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims),
+        None => Ok(()),
+    })
+}
+
+/// Write the outputs as one set (`extra`'s and the JSON to -o), then print the JSON or `table`.
+fn finish(a: &Args, json: String, table: String, extra: impl FnOnce() -> clap_tools::Result<()>) -> Result<()> {
     clap_tools::atomic::as_set(|| {
-        if let Some(p) = &a.sims {
-            clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
+        extra()?;
+        match &a.output {
+            Some(p) => clap_tools::atomic::write_bytes(p, json.as_bytes()),
+            None => Ok(()),
         }
-        if let Some(p) = &a.output {
-            clap_tools::atomic::write_bytes(p, json.as_bytes())?;
-        }
-        Ok(())
     })?;
     if a.json {
         println!("{json}");
     } else {
-        print!("{}", render(m));
+        print!("{table}");
     }
     Ok(())
 }
@@ -138,22 +143,13 @@ fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
         m.relevant_per_query
     );
     let json = serde_json::to_string_pretty(&serde_json::json!({ "relevance": m }))?;
-    clap_tools::atomic::as_set(|| {
+    finish(a, json, render_relevance(m), || {
         if let Some(p) = &a.sims {
             clap_tools::npy::write_f32(p, &[done.queries.len(), done.audio_ids.len()], &done.sims)?;
         }
-        if let Some(p) = &a.per_query {
-            clap_tools::table::write_query_results(p, &done.results)?;
+        match &a.per_query {
+            Some(p) => clap_tools::table::write_query_results(p, &done.results),
+            None => Ok(()),
         }
-        if let Some(p) = &a.output {
-            clap_tools::atomic::write_bytes(p, json.as_bytes())?;
-        }
-        Ok(())
-    })?;
-    if a.json {
-        println!("{json}");
-    } else {
-        print!("{}", render_relevance(m));
-    }
-    Ok(())
+    })
 }

@@ -118,7 +118,7 @@ pub struct EvalOptions {
     pub captions: Vec<PathBuf>,
     /// Waveform index of the packed evaluation clips.
     pub waveforms: PathBuf,
-    /// Captions per clip (the first K of each clip); `None`: the most common count.
+    /// Captions per clip (the first K of each clip, leaving out clips with fewer); `None`: all.
     pub captions_per_clip: Option<usize>,
     /// Clips per forward pass.
     pub batch_size: usize,
@@ -141,10 +141,19 @@ pub fn evaluate_checkpoint<B: Backend>(
     device: B::Device,
     progress: &dyn crate::progress::Progress,
 ) -> Result<CheckpointEvaluation> {
+    let (e, tokenizer) = load_with_tokenizer::<B>(source, device)?;
+    evaluate_loaded(&e, &tokenizer, opts, progress)
+}
+
+/// The model of `source` and its tokenizer.
+pub fn load_with_tokenizer<B: Backend>(
+    source: &ModelSource,
+    device: B::Device,
+) -> Result<(Embedder<B>, CaptionTokenizer)> {
     let text_dir = source.tokenizer_dir()?;
     let e = Embedder::<B>::load(source, device)?;
     let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
-    evaluate_loaded(&e, &tokenizer, opts, progress)
+    Ok((e, tokenizer))
 }
 
 /// [`evaluate_checkpoint`] with a model already loaded (the demo goes on to search with it).

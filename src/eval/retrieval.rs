@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use clap_tools_backends::burn;
 
-use super::evaluate::{similarities, Clips};
+use super::evaluate::{load_with_tokenizer, similarities, Clips};
 use super::metrics::{relevance, RelevanceMetrics};
 use crate::error::{Error, Result};
 use crate::manifest::clotho_retrieval::{match_file_name, read_relevance};
@@ -72,10 +72,12 @@ fn judgements(
     audio_ids: &[String],
     relevance_csv: Option<&Path>,
     queries_path: &Path,
+    index: &Path,
 ) -> Result<Vec<(usize, Vec<usize>)>> {
     let ids: HashSet<String> = audio_ids.iter().cloned().collect();
     if let Some(csv) = relevance_csv {
-        let judged = read_relevance(csv, Some(&ids))?;
+        let what = format!("the waveform index {}", index.display());
+        let judged = read_relevance(csv, Some((&ids, what.as_str())))?;
         let by_text: HashMap<&str, usize> = queries.iter().enumerate().map(|(i, q)| (q.query.as_str(), i)).collect();
         let mut assigned = Vec::new();
         for (text, (line, names)) in judged {
@@ -123,9 +125,7 @@ pub fn evaluate_retrieval_checkpoint<B: Backend>(
     device: B::Device,
     progress: &dyn crate::progress::Progress,
 ) -> Result<RetrievalEvaluation> {
-    let text_dir = source.tokenizer_dir()?;
-    let e = Embedder::<B>::load(source, device)?;
-    let tokenizer = CaptionTokenizer::from_dir(&text_dir, e.config.max_tokens)?;
+    let (e, tokenizer) = load_with_tokenizer::<B>(source, device)?;
     evaluate_retrieval(&e, &tokenizer, opts, progress)
 }
 
@@ -144,7 +144,7 @@ pub fn evaluate_retrieval<B: Backend>(
     }
     pairs.sort();
     let audio_ids: Vec<String> = pairs.iter().map(|(id, _)| id.clone()).collect();
-    let judged = judgements(&mut queries, &audio_ids, opts.relevance.as_deref(), &opts.queries)?;
+    let judged = judgements(&mut queries, &audio_ids, opts.relevance.as_deref(), &opts.queries, &opts.waveforms)?;
     let reader = WaveformReader::from_pairs(pairs);
     let texts: Vec<String> = queries.iter().map(|q| q.query.clone()).collect();
     progress.start(audio_ids.len() as u64);

@@ -47,7 +47,8 @@ pub fn import(opts: &RetrievalImport) -> Result<Vec<Query>> {
     }
     let Some(rel_path) = &opts.relevance else { return Ok(queries) };
     let files = opts.audio_dir.as_deref().map(audio_names).transpose()?;
-    let relevance = read_relevance(rel_path, files.as_ref())?;
+    let what = format!("the audio folder {}", opts.audio_dir.as_deref().unwrap_or(Path::new("")).display());
+    let relevance = read_relevance(rel_path, files.as_ref().map(|f| (f, what.as_str())))?;
     // The same text twice is the same query: both get its judgements.
     let mut by_text: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, q) in queries.iter().enumerate() {
@@ -67,9 +68,12 @@ pub fn import(opts: &RetrievalImport) -> Result<Vec<Query>> {
 }
 
 /// The relevance CSV: query text → (line, relevant file names). File names are matched to `files`
-/// when given ([`match_file_name`]); an unmatched name, a repeated name or a repeated query is an
-/// error naming the line.
-pub fn read_relevance(path: &Path, files: Option<&HashSet<String>>) -> Result<BTreeMap<String, (u64, Vec<String>)>> {
+/// (the names, and what they are, for messages) when given ([`match_file_name`]); an unmatched
+/// name, a repeated name or a repeated query is an error naming the line.
+pub fn read_relevance(
+    path: &Path,
+    files: Option<(&HashSet<String>, &str)>,
+) -> Result<BTreeMap<String, (u64, Vec<String>)>> {
     let (text, _) = text::read_utf8_or_latin1(path)?;
     let csv = Delimited::parse(path, &text, b',')?;
     let [q, f] = csv.require(path, ["query", "audio_filenames"])?;
@@ -88,8 +92,8 @@ pub fn read_relevance(path: &Path, files: Option<&HashSet<String>>) -> Result<BT
         let mut matched = Vec::with_capacity(names.len());
         for name in names {
             let name = match files {
-                Some(files) => match_file_name(&name, files)
-                    .ok_or_else(|| Error::line(path, *line, format!("{name:?} is not a file of the audio folder")))?,
+                Some((files, what)) => match_file_name(&name, files)
+                    .ok_or_else(|| Error::line(path, *line, format!("{name:?} is not a clip of {what}")))?,
                 None => name,
             };
             if !seen.insert(name.clone()) {

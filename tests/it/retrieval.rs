@@ -150,7 +150,7 @@ fn bad_judgements_are_named_by_file_and_line() {
         stderr
     };
     let err = import("query,audio_filenames\nSomeone types.,\"['typing.wav']\"\n");
-    assert!(err.contains("bad.csv:2") && err.contains("typing.wav"), "{err}");
+    assert!(err.contains("bad.csv:2") && err.contains("\"typing.wav\" is not a clip of the audio folder"), "{err}");
     let err = import("query,audio_filenames\nNobody asked this.,\"['plain.wav']\"\n");
     assert!(err.contains("bad.csv:2") && err.contains("Nobody asked this."), "{err}");
     let err = import("query,audio_filenames\nSomeone types.,plain.wav\n");
