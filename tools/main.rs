@@ -12,6 +12,7 @@ mod cmd_metrics;
 mod cmd_pack;
 mod cmd_scan;
 mod cmd_split;
+mod cmd_submit;
 mod cmd_train;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,7 @@ enum Command {
     Embed(cmd_embed::Kind),
     Train(cmd_train::Args),
     Eval(cmd_eval::Args),
+    Submit(cmd_submit::Args),
 }
 
 fn main() {
@@ -79,6 +81,7 @@ fn main() {
         Command::Embed(k) => cmd_embed::run(k),
         Command::Train(a) => cmd_train::run(a),
         Command::Eval(a) => cmd_eval::run(a),
+        Command::Submit(a) => cmd_submit::run(a),
     };
     if let Err(e) = result {
         // The library names options by their own names; here they become the flags users typed.
@@ -104,6 +107,8 @@ fn flag(key: &str) -> Option<&'static str> {
         "validation_size" => "--val-clips/--val-fraction",
         "captions_per_clip" => "--captions-per-clip",
         "sample_rate" => "--sample-rate",
+        "label" => "--label",
+        "format" => "--format",
         _ => return None,
     })
 }

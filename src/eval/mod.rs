@@ -8,13 +8,16 @@ pub mod evaluate;
 pub mod metrics;
 pub mod retrieval;
 pub mod set;
+pub mod submission;
 
+pub use evaluate::load_with_tokenizer;
 pub use evaluate::{
     evaluate_checkpoint, evaluate_loaded, evaluate_model, similarities, similarity, CheckpointEvaluation, Clips,
     EvalOptions, Evaluation,
 };
 pub use retrieval::{
-    evaluate_retrieval, evaluate_retrieval_checkpoint, read_queries, RetrievalEvaluation, RetrievalOptions,
+    evaluate_retrieval, evaluate_retrieval_checkpoint, read_queries, score_queries, RetrievalEvaluation,
+    RetrievalOptions, Scored,
 };
 pub use set::{join, EvalSet, Joined};
 

@@ -129,6 +129,56 @@ pub fn evaluate_retrieval_checkpoint<B: Backend>(
     evaluate_retrieval(&e, &tokenizer, opts, progress)
 }
 
+/// Queries scored against every clip of a waveform index.
+pub struct Scored {
+    pub queries: Vec<Query>,
+    /// The matrix's columns, sorted.
+    pub audio_ids: Vec<String>,
+    /// [queries, clips], row-major.
+    pub sims: Vec<f32>,
+}
+
+/// The sorted clips of a waveform index (at the model's rate), and a reader for them.
+fn candidates(waveforms: &Path, sample_rate: u32) -> Result<(Vec<String>, WaveformReader)> {
+    let mut pairs = read_index_at(waveforms, sample_rate)?;
+    if pairs.is_empty() {
+        return Err(Error::file(waveforms, "holds no clips"));
+    }
+    pairs.sort();
+    Ok((pairs.iter().map(|(id, _)| id.clone()).collect(), WaveformReader::from_pairs(pairs)))
+}
+
+fn score<B: Backend>(
+    e: &Embedder<B>,
+    tokenizer: &CaptionTokenizer,
+    queries: &[Query],
+    audio_ids: &[String],
+    reader: &WaveformReader,
+    batch_size: usize,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Vec<f32>> {
+    let texts: Vec<String> = queries.iter().map(|q| q.query.clone()).collect();
+    progress.start(audio_ids.len() as u64);
+    let clips = Clips { audio_ids, reader };
+    similarities(&e.model, &clips, &texts, &e.logmel, tokenizer, batch_size, &e.device, |n| progress.advance(n as u64))
+}
+
+/// Score every query of `queries` (any kind [`read_queries`] takes) against every clip of
+/// `waveforms`, without judgements (for a submission).
+pub fn score_queries<B: Backend>(
+    e: &Embedder<B>,
+    tokenizer: &CaptionTokenizer,
+    queries: &Path,
+    waveforms: &Path,
+    batch_size: usize,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Scored> {
+    let queries = read_queries(queries)?;
+    let (audio_ids, reader) = candidates(waveforms, e.config.sample_rate)?;
+    let sims = score(e, tokenizer, &queries, &audio_ids, &reader, batch_size, progress)?;
+    Ok(Scored { queries, audio_ids, sims })
+}
+
 /// Embed every query and every clip of `opts.waveforms` with a loaded model, and score the judged
 /// queries; `progress` counts embedded clips.
 pub fn evaluate_retrieval<B: Backend>(
@@ -138,20 +188,10 @@ pub fn evaluate_retrieval<B: Backend>(
     progress: &dyn crate::progress::Progress,
 ) -> Result<RetrievalEvaluation> {
     let mut queries = read_queries(&opts.queries)?;
-    let mut pairs = read_index_at(&opts.waveforms, e.config.sample_rate)?;
-    if pairs.is_empty() {
-        return Err(Error::file(&opts.waveforms, "holds no clips"));
-    }
-    pairs.sort();
-    let audio_ids: Vec<String> = pairs.iter().map(|(id, _)| id.clone()).collect();
+    let (audio_ids, reader) = candidates(&opts.waveforms, e.config.sample_rate)?;
+    // Judgements first: a bad one fails before the clips are embedded.
     let judged = judgements(&mut queries, &audio_ids, opts.relevance.as_deref(), &opts.queries, &opts.waveforms)?;
-    let reader = WaveformReader::from_pairs(pairs);
-    let texts: Vec<String> = queries.iter().map(|q| q.query.clone()).collect();
-    progress.start(audio_ids.len() as u64);
-    let clips = Clips { audio_ids: &audio_ids, reader: &reader };
-    let sims = similarities(&e.model, &clips, &texts, &e.logmel, tokenizer, opts.batch_size, &e.device, |n| {
-        progress.advance(n as u64)
-    })?;
+    let sims = score(e, tokenizer, &queries, &audio_ids, &reader, opts.batch_size, progress)?;
     let n = audio_ids.len();
     let rows: Vec<f32> = judged.iter().flat_map(|(i, _)| sims[i * n..(i + 1) * n].iter().copied()).collect();
     let relevant: Vec<Vec<usize>> = judged.iter().map(|(_, r)| r.clone()).collect();

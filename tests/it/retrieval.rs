@@ -14,9 +14,13 @@ fn model(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
 }
 
-/// The retrieval set in `dir`: four clips, three queries, judgements for two of them.
+/// The retrieval set in `dir`: twelve clips (four named, eight fillers), three queries, judgements
+/// for two of them.
 fn retrieval_set(dir: &Path) {
     let audio = dir.join("retrieval_audio");
+    for i in 0..8 {
+        write_wav(&audio.join(format!("filler, {i}.wav")), 32000, 1, 20000 + 1000 * i);
+    }
     // Lengths differ so the clips embed differently.
     write_wav(&audio.join("bird_in_rain.wav"), 32000, 1, 40000);
     write_wav(&audio.join("Stream_ Honiton.wav"), 32000, 2, 52000);
@@ -96,32 +100,98 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     };
     let got = eval("queries.parquet", &["--sims", "sims.npy", "--per-query", "per_query.parquet"]);
     let m = &got["relevance"];
-    assert_eq!((m["queries"].as_u64(), m["clips"].as_u64()), (Some(2), Some(4)), "{got}");
+    assert_eq!((m["queries"].as_u64(), m["clips"].as_u64()), (Some(2), Some(12)), "{got}");
     assert_eq!(m["relevant_per_query"].as_f64(), Some(1.5));
 
     // The figures follow from the score matrix: rows in query order, columns the sorted audio_ids.
     let sims = read_f32(&dir.join("sims.npy")).unwrap();
-    assert_eq!(sims.shape, [3, 4]);
-    let ids = ["Stream_ Honiton.wav", "bird_in_rain.wav", "it's raining.wav", "plain.wav"];
-    let rank = |row: usize, col: usize| {
-        let r = &sims.data[row * 4..(row + 1) * 4];
-        r.iter().filter(|&&x| x > r[col]).count() as f64
+    assert_eq!(sims.shape, [3, 12]);
+    let mut ids: Vec<String> = std::fs::read_dir(dir.join("retrieval_audio"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wav"))
+        .chain(["plain.wav".to_string()])
+        .collect();
+    ids.sort();
+    let col = |name: &str| ids.iter().position(|i| i == name).unwrap();
+    let rank = |row: usize, name: &str| {
+        let r = &sims.data[row * 12..(row + 1) * 12];
+        r.iter().filter(|&&x| x > r[col(name)]).count() as f64
     };
-    let mut ranks0 = [rank(0, 1), rank(0, 2)];
+    let mut ranks0 = [rank(0, "bird_in_rain.wav"), rank(0, "it's raining.wav")];
     ranks0.sort_by(f64::total_cmp);
     let ap = |sorted: &[f64], k: f64| {
         sorted.iter().enumerate().filter(|(_, &r)| r < k).map(|(i, &r)| (i + 1) as f64 / (r + 1.0)).sum::<f64>()
             / sorted.len() as f64
     };
-    let want16 = 100.0 * (ap(&ranks0, 16.0) + ap(&[rank(1, 0)], 16.0)) / 2.0;
+    let want16 = 100.0 * (ap(&ranks0, 16.0) + ap(&[rank(1, "Stream_ Honiton.wav")], 16.0)) / 2.0;
     assert!((m["mAP@16"].as_f64().unwrap() - want16).abs() < 1e-9, "{got} vs {want16}");
     let per_query = clap_tools::table::read_batches(&dir.join("per_query.parquet")).unwrap();
     assert_eq!(per_query.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
-    assert!(ids.contains(&"plain.wav"));
 
     // The CSVs as distributed give the same figures as the imported table.
     let again = eval("retrieval_captions.csv", &["--relevance", "metadata_eval.csv"]);
     assert_eq!(again["relevance"], got["relevance"]);
+
+    // Submissions, read back with pandas as the challenge reads them.
+    for (format, label) in [("2025", "Doe_INST_task6_1"), ("2024", "Doe_INST_task6_2")] {
+        let stdout = ok_in(
+            dir,
+            &[
+                "submit",
+                "--checkpoint",
+                s(&ckpt),
+                "--text-encoder",
+                s(&bert),
+                "--queries",
+                "retrieval_captions.csv",
+                "--waveforms",
+                "packed/waveforms.parquet",
+                "-o",
+                "submission",
+                "--format",
+                format,
+                "--label",
+                label,
+            ],
+        );
+        assert!(stdout.contains(&format!("{label}.output.csv")) && stdout.contains(&format!("{label}.meta.yaml")));
+    }
+    let script = r#"
+import sys, pandas as pd
+s = pd.read_csv("submission/Doe_INST_task6_1.output.csv").set_index("index")
+assert s.shape == (3, 12), s.shape
+assert list(s.index) == ["A bird sings in the rain.", "Water flows, fast and loud.", "Someone types."]
+assert "it's raining.wav" in s.columns and "filler, 3.wav" in s.columns
+t = pd.read_csv("submission/Doe_INST_task6_2.output.csv")
+assert list(t.columns) == ["caption"] + [f"fname_{i}" for i in range(1, 11)], list(t.columns)
+for (_, row), (q, scores) in zip(t.iterrows(), s.iterrows()):
+    assert row["caption"] == q
+    assert list(row[1:]) == list(scores.sort_values(ascending=False, kind="stable").index[:10]), (list(row[1:]), scores)
+print("ok")
+"#;
+    let out = std::process::Command::new(python()).current_dir(dir).args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta = std::fs::read_to_string(dir.join("submission/Doe_INST_task6_1.meta.yaml")).unwrap();
+    assert!(meta.contains("label: Doe_INST_task6_1") && meta.contains("audio_encoder: cnn14"), "{meta}");
+    assert!(meta.contains("FILL IN"), "{meta}");
+    // A label that is not one, and too few clips for the top-10 format.
+    let err = fails(&[
+        "submit",
+        "--checkpoint",
+        s(&ckpt),
+        "--text-encoder",
+        s(&bert),
+        "--queries",
+        s(&dir.join("retrieval_captions.csv")),
+        "--waveforms",
+        s(&dir.join("packed/waveforms.parquet")),
+        "-o",
+        s(&dir.join("sub2")),
+        "--label",
+        "a/b",
+    ]);
+    assert!(err.contains("--label") && err.contains("a/b"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,90 @@
+//! `clap-tools submit`: a DCASE language-based audio retrieval submission from a checkpoint.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap_tools::eval::submission::{self, Format, SystemInfo};
+use clap_tools::eval::{load_with_tokenizer, score_queries};
+use clap_tools::model::checkpoint::ModelSource;
+use clap_tools_backends::{default_device, Selected};
+use tracing::info;
+
+/// Write a DCASE retrieval submission: `<LABEL>.output.csv` and `<LABEL>.meta.yaml` in OUTDIR.
+///
+/// Every query is scored against every clip of --waveforms (pack the retrieval audio folder first).
+/// --format 2025 (default) writes the full score matrix: header `index` then one column per audio
+/// file name, one row per query (first column the query text), as the 2025 baseline's predict.py
+/// writes it. --format 2024 (2022–2024) writes `caption,fname_1,…,fname_10`: per query its 10
+/// best-scored file names in rank order. The file is read back and checked (every query once, in
+/// order; every name a clip; no clip twice in a row). The YAML holds the submission fields; the
+/// authors are left for you to fill in.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A clap-tools checkpoint folder (RUN/best) or a reference .pth.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Text encoder folder (config.json + vocab); a clap-tools checkpoint folder carries its own.
+    #[arg(long)]
+    text_encoder: Option<PathBuf>,
+    /// The queries: Clotho's retrieval_captions.csv, the queries table of `import clotho-retrieval`,
+    /// or a .txt with one per line.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Waveform index of the packed retrieval audio (every clip is a candidate; its file name is the
+    /// column name).
+    #[arg(long)]
+    waveforms: PathBuf,
+    /// Folder for the two files (created if needed).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// 2025 (the score matrix) or 2024 (the top 10 file names; also 2022 and 2023).
+    #[arg(long, default_value = "2025", value_parser = ["2022", "2023", "2024", "2025"])]
+    format: String,
+    /// The submission label, e.g. Lastname_INST_task6_1.
+    #[arg(long, default_value = "clap-tools_task6_1")]
+    label: String,
+    /// Clips per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Front-end sample rate of a reference checkpoint.
+    #[arg(long, default_value_t = 32000)]
+    sample_rate: u32,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let format = if a.format == "2025" { Format::Scores } else { Format::Top10 };
+    let source = ModelSource {
+        checkpoint: a.checkpoint.clone(),
+        text_encoder: a.text_encoder.clone(),
+        sample_rate: a.sample_rate,
+    };
+    let (e, tokenizer) = load_with_tokenizer::<Selected>(&source, default_device())?;
+    let bar = crate::progress(0, "clips");
+    let scored = score_queries(&e, &tokenizer, &a.queries, &a.waveforms, a.batch_size, &bar)?;
+    bar.finish_and_clear();
+    // Submissions name clips by file name (the baseline takes os.path.basename).
+    let files: Vec<String> =
+        scored.audio_ids.iter().map(|id| id.rsplit('/').next().unwrap_or(id).to_string()).collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = files.iter().find(|f| !seen.insert(f.as_str())) {
+        bail!("{}: two clips have the file name {dup:?}; a submission names clips by file name", a.waveforms.display());
+    }
+    use clap_tools_backends::burn::module::Module;
+    let system = SystemInfo {
+        audio_encoder: e.config.audio.kind().to_string(),
+        text_encoder: e.config.text.kind().to_string(),
+        parameters: e.model.num_params(),
+        sample_rate: e.config.sample_rate,
+        checkpoint: a.checkpoint.display().to_string(),
+        training_data: Vec::new(),
+    };
+    let queries: Vec<String> = scored.queries.iter().map(|q| q.query.clone()).collect();
+    let written = submission::write(&a.output, &a.label, format, &queries, &files, &scored.sims, &system)?;
+    info!("{} queries × {} clips", queries.len(), files.len());
+    println!("{}", written.output.display());
+    println!("{}", written.meta.display());
+    Ok(())
+}
