@@ -51,6 +51,17 @@ pub struct Args {
     sample_rate: u32,
 }
 
+/// The caption tables a clap-tools run trained on, when the checkpoint is one of its folders
+/// (RUN/best, RUN/checkpoints/iter-N: the run's config.json is above it).
+fn training_data(checkpoint: &std::path::Path) -> Vec<String> {
+    let config = checkpoint.ancestors().skip(1).take(2).map(|d| d.join("config.json")).find(|p| p.is_file());
+    let Some(text) = config.and_then(|p| std::fs::read_to_string(p).ok()) else { return Vec::new() };
+    match serde_json::from_str::<clap_tools::train::config::TrainConfig>(&text) {
+        Ok(cfg) => cfg.data.train_captions.iter().map(|p| p.display().to_string()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
@@ -79,7 +90,7 @@ pub fn run(a: Args) -> Result<()> {
         parameters: e.model.num_params(),
         sample_rate: e.config.sample_rate,
         checkpoint: a.checkpoint.display().to_string(),
-        training_data: Vec::new(),
+        training_data: training_data(&a.checkpoint),
     };
     let queries: Vec<String> = scored.queries.iter().map(|q| q.query.clone()).collect();
     let written = submission::write(&a.output, &a.label, format, &queries, &files, &scored.sims, &system)?;

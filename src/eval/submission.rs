@@ -72,6 +72,9 @@ pub fn write(
     if format == Format::Top10 && n < TOP_K {
         return Err(Error::config("format", format!("the 2022–2024 format lists 10 clips per query; there are {n}")));
     }
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::file(dir, "is not a folder (the submission is written into a folder)"));
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let output = dir.join(format!("{label}.output.csv"));
     let meta = dir.join(format!("{label}.meta.yaml"));

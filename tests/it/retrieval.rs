@@ -192,6 +192,25 @@ print("ok")
         "a/b",
     ]);
     assert!(err.contains("--label") && err.contains("a/b"), "{err}");
+    std::fs::write(dir.join("notdir"), "keep").unwrap();
+    let (good, _, err) = run_in(
+        dir,
+        &[
+            "submit",
+            "--checkpoint",
+            s(&ckpt),
+            "--text-encoder",
+            s(&bert),
+            "--queries",
+            "retrieval_captions.csv",
+            "--waveforms",
+            "packed/waveforms.parquet",
+            "-o",
+            "notdir",
+        ],
+    );
+    assert!(!good && err.contains("notdir: is not a folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("notdir")).unwrap(), "keep");
 }
 
 #[test]
