@@ -164,6 +164,106 @@ fn clips_frame(paths: &[PathBuf]) -> Result<DataFrame> {
     .map_err(pe("building the clips frame"))
 }
 
+/// What is in a retrieval set's queries tables (from `import clotho-retrieval`).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct QueriesReport {
+    pub queries: u64,
+    /// Queries with relevance judgements.
+    pub judged: u64,
+    /// Different query texts (a text twice is one query judged once).
+    pub distinct_texts: u64,
+    pub query_words: Summary,
+    /// Over the judged queries.
+    pub relevant_per_query: Option<Summary>,
+    pub relevant_per_query_histogram: Vec<Bin>,
+    /// Clips named relevant by at least one query.
+    pub judged_clips: u64,
+    /// Over those clips: how many queries name each.
+    pub queries_per_clip: Option<Summary>,
+    pub queries_per_clip_histogram: Vec<Bin>,
+}
+
+/// True when every input is a queries table (`inspect` then reports on the retrieval set).
+pub fn all_queries(inputs: &[PathBuf]) -> Result<bool> {
+    for p in inputs {
+        if manifest::extension(p) != "parquet"
+            || Table::detect(crate::table::column_names(p)?.iter().map(String::as_str)) != Some(Table::Queries)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(!inputs.is_empty())
+}
+
+/// Counts and distributions of queries tables: words per query, relevant clips per judged query,
+/// and queries per judged clip.
+pub fn inspect_queries(inputs: &[PathBuf]) -> Result<QueriesReport> {
+    let mut queries = Vec::new();
+    for p in inputs {
+        queries.extend(crate::table::read_queries(p)?);
+    }
+    let words: Vec<u64> = queries.iter().map(|q| q.query.split_whitespace().count() as u64).collect();
+    let relevant: Vec<u64> = queries.iter().filter_map(|q| q.relevant.as_ref().map(|r| r.len() as u64)).collect();
+    let mut per_clip: std::collections::BTreeMap<&str, u64> = Default::default();
+    for r in queries.iter().filter_map(|q| q.relevant.as_ref()) {
+        for id in r {
+            *per_clip.entry(id.as_str()).or_default() += 1;
+        }
+    }
+    let per_clip: Vec<u64> = per_clip.into_values().collect();
+    let texts: std::collections::HashSet<&str> = queries.iter().map(|q| q.query.as_str()).collect();
+    Ok(QueriesReport {
+        queries: queries.len() as u64,
+        judged: relevant.len() as u64,
+        distinct_texts: texts.len() as u64,
+        query_words: summarize(&words).unwrap_or(Summary { min: 0.0, median: 0.0, mean: 0.0, max: 0.0 }),
+        relevant_per_query: summarize(&relevant),
+        relevant_per_query_histogram: bins(&relevant),
+        judged_clips: per_clip.len() as u64,
+        queries_per_clip: summarize(&per_clip),
+        queries_per_clip_histogram: bins(&per_clip),
+    })
+}
+
+fn summarize(values: &[u64]) -> Option<Summary> {
+    let mut v: Vec<f64> = values.iter().map(|&x| x as f64).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = match n {
+        0 => return None,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
+    Some(Summary { min: v[0], median, mean: v.iter().sum::<f64>() / n as f64, max: v[n - 1] })
+}
+
+fn bins(values: &[u64]) -> Vec<Bin> {
+    let mut counts: std::collections::BTreeMap<u64, u64> = Default::default();
+    values.iter().for_each(|&v| *counts.entry(v).or_default() += 1);
+    counts.into_iter().map(|(value, count)| Bin { value, count }).collect()
+}
+
+/// The queries report as text for a terminal.
+pub fn render_queries(r: &QueriesReport) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        "{} queries ({} distinct texts), {} with relevance judgements\nwords per query: {}\n",
+        r.queries,
+        r.distinct_texts,
+        r.judged,
+        fmt_summary(&r.query_words)
+    );
+    if let Some(rel) = &r.relevant_per_query {
+        let _ = writeln!(s, "\nrelevant clips per judged query: {}", fmt_summary(rel));
+        s.push_str(&fmt_hist(&r.relevant_per_query_histogram, "clips"));
+    }
+    if let Some(per_clip) = &r.queries_per_clip {
+        let _ = writeln!(s, "\n{} clips judged relevant; queries per clip: {}", r.judged_clips, fmt_summary(per_clip));
+        s.push_str(&fmt_hist(&r.queries_per_clip_histogram, "queries"));
+    }
+    s
+}
+
 /// Sort the inputs into captions tables (Parquet or caption JSON) and clips tables.
 pub fn classify(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut captions = Vec::new();
@@ -179,7 +279,10 @@ pub fn classify(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
                     _ => {
                         return Err(Error::file(
                             p,
-                            format!("neither a captions nor a clips table (columns: {})", names.join(", ")),
+                            format!(
+                                "neither a captions nor a clips table (columns: {}); a queries table is inspected on its own",
+                                names.join(", ")
+                            ),
                         ))
                     }
                 }

@@ -75,6 +75,14 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
         ]
     );
 
+    let report: serde_json::Value =
+        serde_json::from_str(&ok_in(dir, &["inspect", "queries.parquet", "--json"])).unwrap();
+    assert_eq!((report["queries"].as_u64(), report["judged"].as_u64()), (Some(3), Some(2)), "{report}");
+    assert_eq!(report["relevant_per_query"]["mean"].as_f64(), Some(1.5));
+    assert_eq!((report["judged_clips"].as_u64(), report["queries_per_clip"]["max"].as_f64()), (Some(3), Some(1.0)));
+    let text = ok_in(dir, &["inspect", "queries.parquet"]);
+    assert!(text.contains("3 queries (3 distinct texts), 2 with relevance judgements"), "{text}");
+
     ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
     ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
     let ckpt = model("checkpoint/reference.pth");
