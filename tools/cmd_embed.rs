@@ -28,16 +28,8 @@ pub enum Kind {
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// A clap-tools checkpoint directory, or a reference checkpoint (.pth).
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// The text encoder's folder: config.json and vocab.txt or tokenizer.json (Hugging Face layout).
-    /// Needed for text, and to load a reference checkpoint.
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
-    /// Front-end sample rate of a reference checkpoint (clap-tools checkpoints record their own).
-    #[arg(long, default_value_t = 32000)]
-    sample_rate: u32,
+    #[command(flatten)]
+    model: crate::model_args::Model,
     /// Output: writes OUT.npy and OUT.parquet (given as out.npy or out.parquet, the pair is out.npy +
     /// out.parquet).
     #[arg(short, long)]
@@ -83,7 +75,7 @@ pub fn run(kind: Kind) -> Result<()> {
 }
 
 fn source(m: &ModelArgs) -> ModelSource {
-    ModelSource { checkpoint: m.checkpoint.clone(), text_encoder: m.text_encoder.clone(), sample_rate: m.sample_rate }
+    m.model.source()
 }
 
 fn load(m: &ModelArgs) -> Result<Embedder<Selected>> {
@@ -91,7 +83,7 @@ fn load(m: &ModelArgs) -> Result<Embedder<Selected>> {
     let e = Embedder::<Selected>::load(&source, default_device())?;
     info!(
         "model {}: {}, {}, shared {} dims, {} Hz, backend {}",
-        m.checkpoint.display(),
+        m.model.checkpoint.display(),
         e.config.audio.describe(),
         e.config.text.describe(),
         e.config.shared_dim,

@@ -19,12 +19,8 @@ use tracing::{info, warn};
 /// caption's clip; a2t each clip's best-ranked caption).
 #[derive(clap::Args)]
 pub struct Args {
-    /// A clap-tools checkpoint folder (RUN/best, RUN/checkpoints/iter-N) or a reference .pth.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Text encoder folder (config.json + vocab); a clap-tools checkpoint folder carries its own.
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::Model,
     /// Captions tables (Parquet or caption JSON) of the evaluation clips: each caption's own clip is
     /// the one to retrieve.
     #[arg(long, num_args = 1.., required_unless_present = "queries")]
@@ -53,9 +49,6 @@ pub struct Args {
     /// Clips per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    /// Front-end sample rate of a reference checkpoint.
-    #[arg(long, default_value_t = 32000)]
-    sample_rate: u32,
     /// Write the metrics as JSON to this file.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -72,11 +65,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.captions_per_clip == Some(0) || a.batch_size == 0 {
         bail!("--captions-per-clip and --batch-size must be at least 1");
     }
-    let source = ModelSource {
-        checkpoint: a.checkpoint.clone(),
-        text_encoder: a.text_encoder.clone(),
-        sample_rate: a.sample_rate,
-    };
+    let source = a.model.source();
     if let Some(queries) = &a.queries {
         return run_retrieval(&a, &source, queries);
     }

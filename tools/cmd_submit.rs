@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap_tools::eval::submission::{self, Format, SystemInfo};
 use clap_tools::eval::{load_with_tokenizer, score_queries};
-use clap_tools::model::checkpoint::ModelSource;
 use clap_tools_backends::{default_device, Selected};
 use tracing::info;
 
@@ -20,12 +19,8 @@ use tracing::info;
 /// authors are left for you to fill in.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A clap-tools checkpoint folder (RUN/best) or a reference .pth.
-    #[arg(long)]
-    checkpoint: PathBuf,
-    /// Text encoder folder (config.json + vocab); a clap-tools checkpoint folder carries its own.
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::Model,
     /// The queries: Clotho's retrieval_captions.csv, the queries table of `import clotho-retrieval`,
     /// or a .txt with one per line.
     #[arg(long)]
@@ -46,9 +41,6 @@ pub struct Args {
     /// Clips per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
-    /// Front-end sample rate of a reference checkpoint.
-    #[arg(long, default_value_t = 32000)]
-    sample_rate: u32,
 }
 
 /// The caption tables a clap-tools run trained on, when the checkpoint is one of its folders
@@ -67,11 +59,7 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let format = if a.format == "2025" { Format::Scores } else { Format::Top10 };
-    let source = ModelSource {
-        checkpoint: a.checkpoint.clone(),
-        text_encoder: a.text_encoder.clone(),
-        sample_rate: a.sample_rate,
-    };
+    let source = a.model.source();
     let (e, tokenizer) = load_with_tokenizer::<Selected>(&source, default_device())?;
     let bar = crate::progress(0, "clips");
     let scored = score_queries(&e, &tokenizer, &a.queries, &a.waveforms, a.batch_size, &bar)?;
@@ -89,8 +77,8 @@ pub fn run(a: Args) -> Result<()> {
         text_encoder: e.config.text.kind().to_string(),
         parameters: e.model.num_params(),
         sample_rate: e.config.sample_rate,
-        checkpoint: a.checkpoint.display().to_string(),
-        training_data: training_data(&a.checkpoint),
+        checkpoint: a.model.checkpoint.display().to_string(),
+        training_data: training_data(&a.model.checkpoint),
     };
     let queries: Vec<String> = scored.queries.iter().map(|q| q.query.clone()).collect();
     let written = submission::write(&a.output, &a.label, format, &queries, &files, &scored.sims, &system)?;

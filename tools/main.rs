@@ -14,6 +14,7 @@ mod cmd_scan;
 mod cmd_split;
 mod cmd_submit;
 mod cmd_train;
+mod model_args;
 
 use clap::{Parser, Subcommand};
 
