@@ -11,7 +11,7 @@ use clap_tools_backends::burn;
 use super::evaluate::{load_with_tokenizer, similarities, Clips};
 use super::metrics::{relevance, RelevanceMetrics};
 use crate::error::{Error, Result};
-use crate::manifest::clotho_retrieval::{match_file_name, read_relevance};
+use crate::manifest::clotho_retrieval::{assign_relevance, match_file_name, read_relevance};
 use crate::model::checkpoint::{Embedder, ModelSource};
 use crate::model::tokenizer::CaptionTokenizer;
 use crate::schema::{Query, QueryResultRow, Table};
@@ -78,17 +78,7 @@ fn judgements(
     if let Some(csv) = relevance_csv {
         let what = format!("the waveform index {}", index.display());
         let judged = read_relevance(csv, Some((&ids, what.as_str())))?;
-        let by_text: HashMap<&str, usize> = queries.iter().enumerate().map(|(i, q)| (q.query.as_str(), i)).collect();
-        let mut assigned = Vec::new();
-        for (text, (line, names)) in judged {
-            let i = *by_text.get(text.as_str()).ok_or_else(|| {
-                Error::line(csv, line, format!("query {text:?} is not among the queries of {}", queries_path.display()))
-            })?;
-            assigned.push((i, names));
-        }
-        for (i, names) in assigned {
-            queries[i].relevant = Some(names);
-        }
+        assign_relevance(queries, judged, csv, queries_path)?;
     }
     let column: HashMap<&str, usize> = audio_ids.iter().enumerate().map(|(j, id)| (id.as_str(), j)).collect();
     let mut out = Vec::new();

@@ -49,22 +49,38 @@ pub fn import(opts: &RetrievalImport) -> Result<Vec<Query>> {
     let files = opts.audio_dir.as_deref().map(audio_names).transpose()?;
     let what = format!("the audio folder {}", opts.audio_dir.as_deref().unwrap_or(Path::new("")).display());
     let relevance = read_relevance(rel_path, files.as_ref().map(|f| (f, what.as_str())))?;
-    // The same text twice is the same query: both get its judgements.
+    assign_relevance(&mut queries, relevance, rel_path, path)?;
+    Ok(queries)
+}
+
+/// Give each query the judgements of its exact text (from [`read_relevance`] of `rel_path`). The
+/// same text twice is the same query: both get its judgements. A judged text that is not among
+/// the queries (of `queries_path`) is an error naming its line.
+pub fn assign_relevance(
+    queries: &mut [Query],
+    relevance: BTreeMap<String, (u64, Vec<String>)>,
+    rel_path: &Path,
+    queries_path: &Path,
+) -> Result<()> {
     let mut by_text: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, q) in queries.iter().enumerate() {
         by_text.entry(q.query.as_str()).or_default().push(i);
     }
     let mut assigned = Vec::new();
     for (query, (line, names)) in relevance {
-        let rows = by_text
-            .get(query.as_str())
-            .ok_or_else(|| Error::line(rel_path, line, format!("query {query:?} is not in {}", path.display())))?;
+        let rows = by_text.get(query.as_str()).ok_or_else(|| {
+            Error::line(
+                rel_path,
+                line,
+                format!("query {query:?} is not among the queries of {}", queries_path.display()),
+            )
+        })?;
         assigned.extend(rows.iter().map(|&i| (i, names.clone())));
     }
     for (i, names) in assigned {
         queries[i].relevant = Some(names);
     }
-    Ok(queries)
+    Ok(())
 }
 
 /// The relevance CSV: query text → (line, relevant file names). File names are matched to `files`
@@ -191,6 +207,19 @@ mod tests {
         assert!(parse_python_list("[1, 2]").unwrap_err().contains("quoted string"));
         assert!(parse_python_list("['a.wav' 'b.wav']").unwrap_err().contains("expected ','"));
         assert!(parse_python_list("['a.wav]").unwrap_err().contains("not closed"));
+    }
+
+    #[test]
+    fn a_repeated_query_text_gets_its_judgements_on_every_row() {
+        let q = |i: u32, t: &str| Query { query_index: i, query: t.into(), dataset: "clotho".into(), relevant: None };
+        let mut queries = [q(1, "rain"), q(2, "birds"), q(3, "rain")];
+        let rel = BTreeMap::from([("rain".to_string(), (2, vec!["a.wav".to_string()]))]);
+        assign_relevance(&mut queries, rel, Path::new("r.csv"), Path::new("q.csv")).unwrap();
+        let got: Vec<_> = queries.iter().map(|q| q.relevant.clone()).collect();
+        assert_eq!(got, [Some(vec!["a.wav".to_string()]), None, Some(vec!["a.wav".to_string()])]);
+        let rel = BTreeMap::from([("wind".to_string(), (3, vec!["a.wav".to_string()]))]);
+        let err = assign_relevance(&mut queries, rel, Path::new("r.csv"), Path::new("q.csv")).unwrap_err().to_string();
+        assert!(err.contains("r.csv:3") && err.contains("\"wind\" is not among the queries of q.csv"), "{err}");
     }
 
     #[test]

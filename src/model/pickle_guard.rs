@@ -13,6 +13,7 @@
 //! Reference: the format written by `torch.save` (zip archive, protocol-2 pickle):
 //! <https://github.com/pytorch/pytorch/blob/main/torch/serialization.py>.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -59,7 +60,7 @@ pub fn check(path: &Path) -> Result<()> {
     }
     let mut bytes = Vec::new();
     File::open(path).and_then(|f| f.take(MAX_PICKLE_BYTES).read_to_end(&mut bytes)).map_err(|e| Error::io(path, e))?;
-    Walk::new(&bytes, &Storages(Vec::new())).run().map_err(refuse)
+    Walk::new(&bytes, &Storages::default()).run().map_err(refuse)
 }
 
 fn legacy(what: &str) -> String {
@@ -77,19 +78,32 @@ fn read_up_to(mut file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// The stored entries of the archive (name, bytes).
-struct Storages(Vec<(String, u64)>);
+/// The bytes stored per storage key, indexed once (a file may hold a million entries and as many
+/// tensors): `data/KEY` exactly, else the first entry in archive order ending in `/data/KEY`, the way
+/// burn-store finds them.
+#[derive(Default)]
+struct Storages {
+    exact: HashMap<String, u64>,
+    nested: HashMap<String, u64>,
+}
 
 impl Storages {
-    /// The bytes stored for a storage key, found the way burn-store finds it.
+    fn new(entries: &[(String, u64)]) -> Self {
+        let mut s = Storages::default();
+        for (name, size) in entries {
+            if let Some(key) = name.strip_prefix("data/") {
+                s.exact.entry(key.to_string()).or_insert(*size);
+            }
+            // Every key the name ends in after a `/data/`.
+            for (at, _) in name.match_indices("/data/") {
+                s.nested.entry(name[at + "/data/".len()..].to_string()).or_insert(*size);
+            }
+        }
+        s
+    }
+
     fn bytes(&self, key: &str) -> Option<u64> {
-        let exact = format!("data/{key}");
-        let nested = format!("/data/{key}");
-        self.0
-            .iter()
-            .find(|(n, _)| *n == exact)
-            .or_else(|| self.0.iter().find(|(n, _)| n.ends_with(&nested)))
-            .map(|e| e.1)
+        self.exact.get(key).or_else(|| self.nested.get(key)).copied()
     }
 }
 
@@ -131,7 +145,7 @@ fn check_zip(mut archive: zip::ZipArchive<BufReader<File>>, len: u64) -> std::re
         .by_name(name)
         .and_then(|f| Ok(f.take(*size).read_to_end(&mut bytes)?))
         .map_err(|e| format!("cannot read {name}: {e}"))?;
-    Walk::new(&bytes, &Storages(entries)).run()
+    Walk::new(&bytes, &Storages::new(&entries)).run()
 }
 
 /// What the walk keeps of a value.
@@ -189,7 +203,7 @@ struct Walk<'a> {
     b: &'a [u8],
     at: usize,
     stack: Vec<Item>,
-    memo: std::collections::HashMap<u32, Item>,
+    memo: HashMap<u32, Item>,
     storages: &'a Storages,
     /// Objects built or copied so far (never decreases: it bounds burn-store's work as well).
     built: u64,
