@@ -12,34 +12,95 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Read a C-ordered little-endian float32 `.npy` file. The data is read in blocks straight into the
-/// result, so a large matrix is held in memory once.
+/// Read a C-ordered little-endian float32 `.npy` file. The data is read straight into the result, so a
+/// large matrix is held in memory once.
 pub fn read_f32(path: &Path) -> Result<Array> {
+    use std::io::{Read, Seek};
+    let (mut file, layout) = open(path)?;
+    let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
+    file.seek(std::io::SeekFrom::Start(layout.offset)).map_err(|e| Error::io(path, e))?;
+    // One read straight into the result's bytes (then byte order fixed in place where the machine is
+    // big-endian): no staging buffer, no per-element copy.
+    let mut data = vec![0f32; layout.len];
+    file.read_exact(bytemuck::cast_slice_mut(&mut data))
+        .map_err(|_| bad(&format!("fewer data bytes than shape {:?} needs", layout.shape)))?;
+    if cfg!(target_endian = "big") {
+        for v in &mut data {
+            *v = f32::from_bits(u32::from_le(v.to_bits()));
+        }
+    }
+    Ok(Array { shape: layout.shape, data })
+}
+
+/// A float32 `.npy` file's data mapped into memory (read-only, no copy), or read where it cannot be
+/// (a big-endian machine, data not 4-byte aligned in the file).
+pub struct MappedArray {
+    pub shape: Vec<usize>,
+    data: Mapped,
+}
+
+enum Mapped {
+    Map(memmap2::Mmap, usize, usize),
+    Read(Vec<f32>),
+}
+
+impl MappedArray {
+    /// The values, row-major.
+    pub fn data(&self) -> &[f32] {
+        match &self.data {
+            // Checked when mapped: aligned and in bounds.
+            Mapped::Map(m, offset, len) => bytemuck::cast_slice(&m[*offset..*offset + len * 4]),
+            Mapped::Read(v) => v,
+        }
+    }
+}
+
+/// [`read_f32`] without the copy: the file's pages are mapped (and faulted in at once), which for a
+/// large matrix read once is about half the time of reading it. The file must not be truncated while
+/// the array is alive.
+pub fn map_f32(path: &Path) -> Result<MappedArray> {
+    let (file, layout) = open(path)?;
+    if cfg!(target_endian = "little") && layout.offset.is_multiple_of(4) && layout.len > 0 {
+        // SAFETY: the map is read-only and private; the file's length was checked to hold the data.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(|e| Error::io(path, e))?;
+        let (offset, len) = (layout.offset as usize, layout.len);
+        if map.len() >= offset + len * 4 && (map.as_ptr() as usize + offset).is_multiple_of(4) {
+            return Ok(MappedArray { shape: layout.shape, data: Mapped::Map(map, offset, len) });
+        }
+    }
+    let a = read_f32(path)?;
+    Ok(MappedArray { shape: a.shape, data: Mapped::Read(a.data) })
+}
+
+/// Where the data of a float32 `.npy` file is: after its header, exactly `len` values to the end.
+struct Layout {
+    shape: Vec<usize>,
+    len: usize,
+    offset: u64,
+}
+
+/// Open `path` and check its header against its length, before anything is allocated for the data.
+fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
     use std::io::Read;
     let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
     let io = |e: std::io::Error| Error::io(path, e);
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let mut magic = [0u8; 8];
-    file.read_exact(&mut magic).map_err(|_| bad("no NUMPY magic"))?;
-    if &magic[..6] != b"\x93NUMPY" {
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = [0u8; 12];
+    let got = read_up_to(&mut file, &mut head).map_err(io)?;
+    if got < 8 || &head[..6] != b"\x93NUMPY" {
         return Err(bad("no NUMPY magic"));
     }
-    let header_len = match magic[6] {
-        1 => {
-            let mut b = [0u8; 2];
-            file.read_exact(&mut b).map_err(|_| bad("short header"))?;
-            u16::from_le_bytes(b) as usize
-        }
-        2 | 3 => {
-            let mut b = [0u8; 4];
-            file.read_exact(&mut b).map_err(|_| bad("short header"))?;
-            u32::from_le_bytes(b) as usize
-        }
+    let (header_len, start) = match head[6] {
+        1 if got >= 10 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10u64),
+        2 | 3 if got >= 12 => (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12),
+        1..=3 => return Err(bad("short header")),
         v => return Err(bad(&format!("version {v}"))),
     };
     if header_len > MAX_HEADER {
         return Err(bad(&format!("header of {header_len} bytes (at most {MAX_HEADER})")));
     }
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
     let mut header = vec![0u8; header_len];
     file.read_exact(&mut header).map_err(|_| bad("short header"))?;
     let header = std::str::from_utf8(&header).map_err(|_| bad("header not UTF-8"))?;
@@ -53,29 +114,34 @@ pub fn read_f32(path: &Path) -> Result<Array> {
     let shape = h.shape;
     // The data must be exactly what the file holds after the header: checked before allocating, so a
     // header claiming a huge shape costs nothing.
-    let n = shape
+    let len = shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad(&format!("shape {shape:?} overflows")))?;
-    let offset = (if magic[6] == 1 { 10 } else { 12 }) + header_len as u64;
-    let file_len = file.get_ref().metadata().map_err(io)?.len();
+    let offset = start + header_len as u64;
+    let file_len = file.metadata().map_err(io)?.len();
     let data_bytes = file_len.saturating_sub(offset);
-    let need = (n as u64).checked_mul(4).ok_or_else(|| bad(&format!("shape {shape:?} overflows")))?;
+    let need = (len as u64).checked_mul(4).ok_or_else(|| bad(&format!("shape {shape:?} overflows")))?;
     if need > data_bytes {
         return Err(bad(&format!("fewer data bytes than shape {shape:?} needs ({data_bytes} of {need})")));
     }
-    let mut data = Vec::with_capacity(n);
-    let mut block = vec![0u8; 1 << 16];
-    while data.len() < n {
-        let want = ((n - data.len()) * 4).min(block.len());
-        file.read_exact(&mut block[..want])
-            .map_err(|_| bad(&format!("fewer data bytes than shape {shape:?} needs")))?;
-        data.extend(block[..want].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-    }
-    if file.read(&mut block[..1]).map_err(io)? != 0 {
+    if need < data_bytes {
         return Err(bad(&format!("more data bytes than shape {shape:?} holds")));
     }
-    Ok(Array { shape, data })
+    Ok((file, Layout { shape, len, offset }))
+}
+
+/// Read until `buf` is full or the file ends; the count read.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// The longest header read (numpy writes well under 1 KiB).
@@ -256,6 +322,27 @@ mod tests {
         assert!(read_f32(&p).unwrap_err().to_string().contains("more data bytes"));
         std::fs::write(&p, b"not npy").unwrap();
         assert!(read_f32(&p).unwrap_err().to_string().contains("a.npy"));
+    }
+
+    #[test]
+    fn mapped_equals_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.npy");
+        let values: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin()).collect();
+        write_f32(&p, &[40, 25], &values).unwrap();
+        let m = map_f32(&p).unwrap();
+        assert_eq!((m.shape.as_slice(), m.data()), ([40, 25].as_slice(), values.as_slice()));
+        // An empty matrix; a file cut short or too long is refused as by read_f32.
+        write_f32(&p, &[0, 3], &[]).unwrap();
+        assert_eq!(map_f32(&p).unwrap().data(), &[] as &[f32]);
+        write_f32(&p, &[4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(map_f32(&p).err().unwrap().to_string().contains("fewer data bytes"));
+        std::fs::write(&p, [&bytes[..], &[0]].concat()).unwrap();
+        assert!(map_f32(&p).err().unwrap().to_string().contains("more data bytes"));
+        std::fs::write(&p, b"\x93NUMPY\x01").unwrap();
+        assert!(map_f32(&p).err().unwrap().to_string().contains("no NUMPY magic"));
     }
 
     /// A file with `header` as its header and `data_bytes` zero bytes of data.

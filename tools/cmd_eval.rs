@@ -31,17 +31,19 @@ pub struct Args {
     /// MedR, MeanR of the best relevant clip, mAP@10 and mAP@16 (DCASE 2025's ranking figure).
     #[arg(long, conflicts_with_all = ["captions", "captions_per_clip"])]
     queries: Option<PathBuf>,
-    /// Relevance judgements for --queries: the DCASE 2025 CSV (query,audio_filenames); by default
-    /// those of the queries table.
-    #[arg(long, requires = "queries")]
-    relevance: Option<PathBuf>,
-    /// With --queries: write each judged query's relevant clips, their ranks and AP@10/AP@16 as a
-    /// Parquet table, to look at failures.
-    #[arg(long, requires = "queries")]
-    per_query: Option<PathBuf>,
-    /// Waveform index of the packed evaluation clips (waveform.csv or waveforms.parquet).
+    /// Relevance judgements: the DCASE 2025 CSV (query,audio_filenames). With --queries, by default
+    /// those of the queries table. With --captions, the judged captions (matched by text) are also
+    /// scored with every relevant clip (JSON: under "relevance", beside the single-positive figures).
     #[arg(long)]
-    waveforms: PathBuf,
+    relevance: Option<PathBuf>,
+    /// With --queries or --relevance: write each judged query's relevant clips, their ranks and
+    /// AP@10/AP@16 as a Parquet table, to look at failures.
+    #[arg(long)]
+    per_query: Option<PathBuf>,
+    /// The evaluation clips: --waveforms, the packed clips' index (waveforms.parquet or
+    /// waveform.csv), or, with --queries, --audio-dir, a folder decoded on the fly.
+    #[command(flatten)]
+    clips: crate::model_args::Candidates,
     /// Keep only the first K captions of each clip, leaving out clips with fewer (the reference's
     /// evaluation takes Clotho's 5).
     #[arg(long, value_name = "K")]
@@ -53,7 +55,8 @@ pub struct Args {
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// Also write the similarity matrix (float32 .npy, captions × clips, rows grouped by clip; with
-    /// --queries, queries × clips in the order of the queries and of the sorted audio_ids).
+    /// --queries, queries × clips in the order of the queries and of the sorted audio_ids), and beside
+    /// it PATH.pairs.csv, the relevant (row, column) pairs, to score it again with `metrics --pairs`.
     #[arg(long)]
     sims: Option<PathBuf>,
     /// Print the metrics as JSON.
@@ -69,11 +72,18 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(queries) = &a.queries {
         return run_retrieval(&a, &source, queries);
     }
+    if a.per_query.is_some() && a.relevance.is_none() {
+        bail!("--per-query needs --queries or --relevance (results per judged query)");
+    }
+    let Some(waveforms) = &a.clips.waveforms else {
+        bail!("--audio-dir goes with --queries; to evaluate on --captions, pack the clips and give --waveforms");
+    };
     let opts = EvalOptions {
         captions: a.captions.clone(),
-        waveforms: a.waveforms.clone(),
+        waveforms: waveforms.clone(),
         captions_per_clip: a.captions_per_clip,
         batch_size: a.batch_size,
+        relevance: a.relevance.clone(),
     };
     let bar = crate::progress(0, "clips");
     let done = evaluate_checkpoint::<Selected>(&source, &opts, default_device(), &bar)?;
@@ -90,10 +100,28 @@ pub fn run(a: Args) -> Result<()> {
         warn!("{} clips have fewer than {k} captions; left out (--captions-per-clip)", done.set.dropped);
     }
     info!("evaluated on {}", m.describe());
-    finish(&a, serde_json::to_string_pretty(m)?, render(m), || match &a.sims {
-        Some(p) => clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims),
-        None => Ok(()),
+    let mut json = serde_json::to_value(m)?;
+    let mut table = render(m);
+    if let Some((r, _)) = &done.relevance {
+        info!("{} of the captions judged, {:.2} relevant clips each", r.queries, r.relevant_per_query);
+        json["relevance"] = serde_json::to_value(r)?;
+        table.push_str(&render_relevance(r));
+    }
+    finish(&a, serde_json::to_string_pretty(&json)?, table, || {
+        if let Some(p) = &a.sims {
+            clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
+            clap_tools::eval::pairs::write(&pairs_path(p), done.set.clip_of.iter().copied().enumerate())?;
+        }
+        match (&a.per_query, &done.relevance) {
+            (Some(p), Some((_, rows))) => clap_tools::table::write_query_results(p, rows),
+            _ => Ok(()),
+        }
     })
+}
+
+/// Where the pairs of a similarity matrix go: `S.npy` → `S.pairs.csv`.
+fn pairs_path(sims: &Path) -> PathBuf {
+    sims.with_extension("pairs.csv")
 }
 
 /// Write the outputs as one set (`extra`'s and the JSON to -o), then print the JSON or `table`.
@@ -116,7 +144,7 @@ fn finish(a: &Args, json: String, table: String, extra: impl FnOnce() -> clap_to
 fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
     let opts = RetrievalOptions {
         queries: queries.to_path_buf(),
-        waveforms: a.waveforms.clone(),
+        candidates: a.clips.get(),
         relevance: a.relevance.clone(),
         batch_size: a.batch_size,
     };
@@ -135,6 +163,7 @@ fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
     finish(a, json, render_relevance(m), || {
         if let Some(p) = &a.sims {
             clap_tools::npy::write_f32(p, &[done.queries.len(), done.audio_ids.len()], &done.sims)?;
+            clap_tools::eval::pairs::write(&pairs_path(p), done.judged_pairs())?;
         }
         match &a.per_query {
             Some(p) => clap_tools::table::write_query_results(p, &done.results),

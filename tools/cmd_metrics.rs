@@ -24,6 +24,12 @@ pub struct Args {
     /// Captions per clip (default: rows / columns).
     #[arg(long)]
     captions_per_clip: Option<usize>,
+    /// The relevant (row, column) pairs instead, as a CSV `row,column` (0-based; `eval --sims S.npy`
+    /// writes them as S.pairs.csv). One column per row, every column covered: captions of clips, any
+    /// number per clip, scored both ways. Otherwise (several per row, rows without any): queries
+    /// scored by relevance (R@k of the best relevant clip, mAP@10, mAP@16; JSON under "relevance").
+    #[arg(long, conflicts_with = "captions_per_clip")]
+    pairs: Option<PathBuf>,
     /// Print the metrics as JSON (keys as the reference names them: R1, R5, R10, R50, MedR, MeanR,
     /// geometric_mean_R1-R5-R10; mAP@10 and mAP@16).
     #[arg(long)]
@@ -35,10 +41,27 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--captions-per-clip must be at least 1");
     }
     let start = Instant::now();
-    let array = npy::read_f32(&a.sims)?;
+    let array = npy::map_f32(&a.sims)?;
     let read = start.elapsed();
     let start = Instant::now();
-    let m = eval::evaluate_array(&a.sims, &array, a.captions_per_clip)?;
+    if let Some(pairs) = &a.pairs {
+        let (json, table) = match eval::pairs::score(pairs, array.data(), &array.shape)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.sims.display()))?
+        {
+            eval::pairs::Scored::Grouped(m) => (serde_json::to_string_pretty(&m)?, eval::render(&m)),
+            eval::pairs::Scored::Relevance(r) => {
+                (serde_json::to_string_pretty(&serde_json::json!({ "relevance": r }))?, eval::render_relevance(&r))
+            }
+        };
+        info!("metrics computed in {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
+        if a.json {
+            println!("{json}");
+        } else {
+            print!("{}: {table}", a.sims.display());
+        }
+        return Ok(());
+    }
+    let m = eval::evaluate_array(&a.sims, array.data(), &array.shape, a.captions_per_clip)?;
     info!(
         "{}: {} × {} read in {:.1} ms, metrics computed in {:.2} ms",
         a.sims.display(),

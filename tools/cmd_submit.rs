@@ -10,7 +10,8 @@ use tracing::info;
 
 /// Write a DCASE retrieval submission: `<LABEL>.output.csv` and `<LABEL>.meta.yaml` in OUTDIR.
 ///
-/// Every query is scored against every clip of --waveforms (pack the retrieval audio folder first).
+/// Every query is scored against every clip of --audio-dir (decoded on the fly) or --waveforms (the
+/// folder packed once, faster when scored again).
 /// --format 2025 (default) writes the full score matrix: header `index` then one column per audio
 /// file name, one row per query (first column the query text), as the 2025 baseline's predict.py
 /// writes it. --format 2024 (2022–2024) writes `caption,fname_1,…,fname_10`: per query its 10
@@ -25,10 +26,8 @@ pub struct Args {
     /// or a .txt with one per line.
     #[arg(long)]
     queries: PathBuf,
-    /// Waveform index of the packed retrieval audio (every clip is a candidate; its file name is the
-    /// column name).
-    #[arg(long)]
-    waveforms: PathBuf,
+    #[command(flatten)]
+    candidates: crate::model_args::Candidates,
     /// Folder for the two files (created if needed).
     #[arg(short, long)]
     output: PathBuf,
@@ -62,14 +61,17 @@ pub fn run(a: Args) -> Result<()> {
     let source = a.model.source();
     let (e, tokenizer) = load_with_tokenizer::<Selected>(&source, default_device())?;
     let bar = crate::progress(0, "clips");
-    let scored = score_queries(&e, &tokenizer, &a.queries, &a.waveforms, a.batch_size, &bar)?;
+    let scored = score_queries(&e, &tokenizer, &a.queries, &a.candidates.get(), a.batch_size, &bar)?;
     bar.finish_and_clear();
     // Submissions name clips by file name (the baseline takes os.path.basename).
     let files: Vec<String> =
         scored.audio_ids.iter().map(|id| id.rsplit('/').next().unwrap_or(id).to_string()).collect();
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = files.iter().find(|f| !seen.insert(f.as_str())) {
-        bail!("{}: two clips have the file name {dup:?}; a submission names clips by file name", a.waveforms.display());
+        bail!(
+            "{}: two clips have the file name {dup:?}; a submission names clips by file name",
+            a.candidates.get().path().display()
+        );
     }
     use clap_tools_backends::burn::module::Module;
     let system = SystemInfo {

@@ -28,3 +28,28 @@ impl Model {
         }
     }
 }
+
+/// Where a retrieval set's candidate clips are: a folder of audio or a waveform index.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Candidates {
+    /// Folder of the candidate audio (e.g. Clotho's retrieval_audio/), searched recursively and
+    /// decoded on the fly; the file name is the clip's name. Unreadable files are listed and nothing
+    /// is scored.
+    #[arg(long, value_name = "DIR")]
+    pub audio_dir: Option<PathBuf>,
+    /// Waveform index of the packed candidate audio (waveforms.parquet or waveform.csv of `pack`).
+    #[arg(long, value_name = "INDEX")]
+    pub waveforms: Option<PathBuf>,
+}
+
+impl Candidates {
+    pub fn get(&self) -> clap_tools::eval::Candidates {
+        match (&self.audio_dir, &self.waveforms) {
+            (Some(d), _) => clap_tools::eval::Candidates::AudioDir(d.clone()),
+            (None, Some(w)) => clap_tools::eval::Candidates::Packed(w.clone()),
+            // The group is required: clap has given one of the two.
+            (None, None) => unreachable!("clap requires --audio-dir or --waveforms"),
+        }
+    }
+}

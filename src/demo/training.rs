@@ -163,6 +163,7 @@ pub fn train_and_search(
         waveforms: cfg.data.val_waveforms.clone(),
         captions_per_clip: None,
         batch_size: 16,
+        relevance: None,
     };
     // One model and one held-out set for the evaluation and the searches.
     let model = Embedder::<clap_tools_backends::Selected>::load(&source, clap_tools_backends::default_device())?;

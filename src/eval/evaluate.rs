@@ -7,9 +7,11 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::burn;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::metrics::{evaluate_grouped, Metrics};
+use super::metrics::{evaluate_grouped, Metrics, RelevanceMetrics};
+use super::retrieval::{judgements, score_judged};
 use super::set::{join, EvalSet};
 use crate::error::Result;
 use crate::model::checkpoint::{read_back, Embedder, ModelSource};
@@ -17,6 +19,7 @@ use crate::model::clap::Clap;
 use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
 use crate::model::tokenizer::CaptionTokenizer;
+use crate::schema::{Query, QueryResultRow};
 use crate::shards::WaveformReader;
 
 /// The similarity matrix [captions, clips] (row-major) and its metrics.
@@ -37,16 +40,51 @@ pub fn evaluate_model<B: Backend>(
     device: &B::Device,
     progress: impl FnMut(usize),
 ) -> Result<Evaluation> {
-    let clips = Clips { audio_ids: &val.audio_ids, reader: &val.reader };
+    let source = ClipSource::Packed(&val.reader);
+    let clips = Clips { audio_ids: &val.audio_ids, source: &source };
     let sims = similarities(model, &clips, &val.captions, logmel, tokenizer, batch_size, device, progress)?;
     let metrics = evaluate_grouped(&sims, &[val.captions.len(), val.audio_ids.len()], &val.clip_of)?;
     Ok(Evaluation { sims, metrics })
 }
 
-/// Packed clips to embed: their ids and where their waveforms are.
+/// Where the waveforms of clips to embed are.
+pub enum ClipSource<'a> {
+    /// Packed shards (at the model's rate).
+    Packed(&'a WaveformReader),
+    /// Audio files, decoded and resampled to `sample_rate` when embedded: audio_id → (path, length
+    /// at `sample_rate` from the header, for ordering).
+    Files { files: &'a HashMap<String, (PathBuf, usize)>, sample_rate: u32 },
+}
+
+impl ClipSource<'_> {
+    fn len(&self, audio_id: &str) -> Result<usize> {
+        match self {
+            ClipSource::Packed(r) => r.len(audio_id),
+            ClipSource::Files { files, .. } => Ok(files.get(audio_id).map_or(0, |f| f.1)),
+        }
+    }
+
+    /// The waveforms of `ids`: files are decoded in parallel (decoding, not the model, is their cost).
+    fn read(&self, ids: &[&str]) -> Result<Vec<Vec<f32>>> {
+        use rayon::prelude::*;
+        match self {
+            ClipSource::Packed(r) => ids.iter().map(|id| r.read(id)).collect(),
+            ClipSource::Files { files, sample_rate } => ids
+                .par_iter()
+                .map(|id| {
+                    let (path, _) =
+                        files.get(*id).ok_or_else(|| crate::Error::Internal(format!("clip {id:?} has no file")))?;
+                    crate::embed::decode_file(path, *sample_rate)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Clips to embed: their ids and where their waveforms are.
 pub struct Clips<'a> {
     pub audio_ids: &'a [String],
-    pub reader: &'a WaveformReader,
+    pub source: &'a ClipSource<'a>,
 }
 
 /// The similarity matrix [texts, clips] (row-major) of `texts` against every clip, each embedded
@@ -67,14 +105,15 @@ pub fn similarities<B: Backend>(
     let n = val.audio_ids.len();
     let mut lengths = Vec::with_capacity(n);
     for id in val.audio_ids {
-        lengths.push(val.reader.len(id)?);
+        lengths.push(val.source.len(id)?);
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| (lengths[i], i));
     let mut audio = vec![0.0f32; n * dim];
     let min = logmel.samples_for(model.audio_encoder.min_frames());
     for chunk in order.chunks(batch_size.max(1)) {
-        let waves = chunk.iter().map(|&i| val.reader.read(&val.audio_ids[i])).collect::<Result<Vec<_>>>()?;
+        let ids: Vec<&str> = chunk.iter().map(|&i| val.audio_ids[i].as_str()).collect();
+        let waves = val.source.read(&ids)?;
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
         // The audio encoder needs a few frames (CNN14: 32): a batch of very short clips is
         // zero-padded to that.
@@ -122,6 +161,9 @@ pub struct EvalOptions {
     pub captions_per_clip: Option<usize>,
     /// Clips per forward pass.
     pub batch_size: usize,
+    /// Relevance judgements of the captions (the DCASE 2025 CSV, `query,audio_filenames`, queries
+    /// matched to captions by text): adds the multi-relevance metrics of the judged captions.
+    pub relevance: Option<PathBuf>,
 }
 
 /// A checkpoint's evaluation, with the set it was evaluated on (its clips in the similarity matrix's
@@ -131,6 +173,8 @@ pub struct CheckpointEvaluation {
     pub set: EvalSet,
     /// Clips with captions but no packed waveform (left out).
     pub no_waveform: Vec<String>,
+    /// With [`EvalOptions::relevance`]: the metrics over the judged captions and each one's result.
+    pub relevance: Option<(RelevanceMetrics, Vec<QueryResultRow>)>,
 }
 
 /// Load the model of `source` and evaluate it on the clips of `opts` (what `clap-tools eval` and the
@@ -169,9 +213,29 @@ pub fn evaluate_loaded<B: Backend>(
     let joined = join(&opts.captions, &opts.waveforms, e.config.sample_rate)?;
     let no_waveform = joined.no_waveform.clone();
     let set = EvalSet::new(joined, opts.captions_per_clip)?;
+    // Judgements first: a bad file fails before the clips are embedded.
+    let judged = match &opts.relevance {
+        Some(csv) => {
+            let mut queries: Vec<Query> = set
+                .captions
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Query { query_index: i as u32 + 1, query: c.clone(), ..Default::default() })
+                .collect();
+            let captions = opts.captions.first().map(PathBuf::as_path).unwrap_or(csv);
+            let what = format!("the evaluation set (the clips with captions in {})", captions.display());
+            let judged = judgements(&mut queries, &set.audio_ids, Some(csv), captions, &what)?;
+            Some((queries, judged))
+        }
+        None => None,
+    };
     progress.start(set.audio_ids.len() as u64);
     let evaluation = evaluate_model(&e.model, &set, &e.logmel, tokenizer, opts.batch_size, &e.device, |n| {
         progress.advance(n as u64)
     })?;
-    Ok(CheckpointEvaluation { evaluation, set, no_waveform })
+    let relevance = match judged {
+        Some((queries, judged)) => Some(score_judged(&queries, &set.audio_ids, &evaluation.sims, &judged)?),
+        None => None,
+    };
+    Ok(CheckpointEvaluation { evaluation, set, no_waveform, relevance })
 }

@@ -122,11 +122,11 @@ pub fn evaluate(data: &[f32], shape: &[usize], captions_per_clip: Option<usize>)
 
 /// All metrics of a matrix read from `path` (see [`evaluate_npy`]); a bad matrix is an error naming
 /// `path`.
-pub fn evaluate_array(path: &Path, array: &npy::Array, captions_per_clip: Option<usize>) -> Result<Metrics> {
+pub fn evaluate_array(path: &Path, data: &[f32], shape: &[usize], captions_per_clip: Option<usize>) -> Result<Metrics> {
     if captions_per_clip == Some(0) {
         return Err(Error::config("captions_per_clip", "must be at least 1"));
     }
-    let r = ranks_or_message(&array.data, &array.shape, captions_per_clip).map_err(|m| Error::file(path, m))?;
+    let r = ranks_or_message(data, shape, captions_per_clip).map_err(|m| Error::file(path, m))?;
     Ok(Metrics::from_ranks(&r))
 }
 
@@ -136,7 +136,8 @@ pub fn evaluate_npy(path: &Path, captions_per_clip: Option<usize>) -> Result<Met
     if captions_per_clip == Some(0) {
         return Err(Error::config("captions_per_clip", "must be at least 1"));
     }
-    evaluate_array(path, &npy::read_f32(path)?, captions_per_clip)
+    let array = npy::map_f32(path)?;
+    evaluate_array(path, array.data(), &array.shape, captions_per_clip)
 }
 
 impl Metrics {

@@ -6,17 +6,18 @@
 
 pub mod evaluate;
 pub mod metrics;
+pub mod pairs;
 pub mod retrieval;
 pub mod set;
 pub mod submission;
 
 pub use evaluate::load_with_tokenizer;
 pub use evaluate::{
-    evaluate_checkpoint, evaluate_loaded, evaluate_model, similarities, similarity, CheckpointEvaluation, Clips,
-    EvalOptions, Evaluation,
+    evaluate_checkpoint, evaluate_loaded, evaluate_model, similarities, similarity, CheckpointEvaluation, ClipSource,
+    Clips, EvalOptions, Evaluation,
 };
 pub use retrieval::{
-    evaluate_retrieval, evaluate_retrieval_checkpoint, read_queries, score_queries, RetrievalEvaluation,
+    evaluate_retrieval, evaluate_retrieval_checkpoint, read_queries, score_queries, Candidates, RetrievalEvaluation,
     RetrievalOptions, Scored,
 };
 pub use set::{join, EvalSet, Joined};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use clap_tools_backends::burn;
 
-use super::evaluate::{load_with_tokenizer, similarities, Clips};
+use super::evaluate::{load_with_tokenizer, similarities, ClipSource, Clips};
 use super::metrics::{relevance, RelevanceMetrics};
 use crate::error::{Error, Result};
 use crate::manifest::clotho_retrieval::{assign_relevance, match_file_name, read_relevance};
@@ -24,12 +24,38 @@ pub struct RetrievalOptions {
     /// The queries: a queries table (.parquet, from `import clotho-retrieval`), a .csv with a
     /// `caption` column, or a .txt with one query per line.
     pub queries: PathBuf,
-    /// Waveform index of the packed retrieval clips (every clip in it is a candidate).
-    pub waveforms: PathBuf,
+    /// The candidate clips (every one is ranked for every query).
+    pub candidates: Candidates,
     /// Relevance judgements (`query,audio_filenames`); by default those of the queries table.
     pub relevance: Option<PathBuf>,
     /// Clips per forward pass.
     pub batch_size: usize,
+}
+
+/// Where the candidate clips of a retrieval set are.
+#[derive(Debug, Clone)]
+pub enum Candidates {
+    /// A waveform index written by `pack` (waveforms.parquet or waveform.csv).
+    Packed(PathBuf),
+    /// A folder of audio files, searched recursively and decoded on the fly (audio_id = the file
+    /// name, as Clotho's retrieval_audio/ names its clips).
+    AudioDir(PathBuf),
+}
+
+impl Candidates {
+    /// The index or folder, for messages.
+    pub fn path(&self) -> &Path {
+        match self {
+            Candidates::Packed(p) | Candidates::AudioDir(p) => p,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Candidates::Packed(p) => format!("the waveform index {}", p.display()),
+            Candidates::AudioDir(p) => format!("the audio folder {}", p.display()),
+        }
+    }
 }
 
 /// The result: the full score matrix, and the metrics over the judged queries.
@@ -43,6 +69,15 @@ pub struct RetrievalEvaluation {
     pub metrics: RelevanceMetrics,
     /// One per judged query.
     pub results: Vec<QueryResultRow>,
+    /// Each judged query's row and relevant columns.
+    pub judged: Vec<(usize, Vec<usize>)>,
+}
+
+impl RetrievalEvaluation {
+    /// The relevant (row, column) pairs of the score matrix.
+    pub fn judged_pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.judged.iter().flat_map(|(i, cols)| cols.iter().map(move |&c| (*i, c)))
+    }
 }
 
 /// The queries of `path` by its kind (see [`RetrievalOptions::queries`]).
@@ -67,17 +102,16 @@ pub fn read_queries(path: &Path) -> Result<Vec<Query>> {
 /// Each judged query's relevant clips as column indices into `audio_ids`: from the relevance CSV
 /// when given (names matched to the clips), else from the queries' own `relevant` lists. A judged
 /// name that is not a candidate clip is an error naming it.
-fn judgements(
+pub(crate) fn judgements(
     queries: &mut [Query],
     audio_ids: &[String],
     relevance_csv: Option<&Path>,
     queries_path: &Path,
-    index: &Path,
+    what: &str,
 ) -> Result<Vec<(usize, Vec<usize>)>> {
     let ids: HashSet<String> = audio_ids.iter().cloned().collect();
     if let Some(csv) = relevance_csv {
-        let what = format!("the waveform index {}", index.display());
-        let judged = read_relevance(csv, Some((&ids, what.as_str())))?;
+        let judged = read_relevance(csv, Some((&ids, what)))?;
         assign_relevance(queries, judged, csv, queries_path)?;
     }
     let column: HashMap<&str, usize> = audio_ids.iter().enumerate().map(|(j, id)| (id.as_str(), j)).collect();
@@ -89,10 +123,7 @@ fn judgements(
             let id = match_file_name(name, &ids).ok_or_else(|| {
                 Error::file(
                     queries_path,
-                    format!(
-                        "query {} ({:?}): relevant clip {name:?} is not in the waveform index",
-                        q.query_index, q.query
-                    ),
+                    format!("query {} ({:?}): relevant clip {name:?} is not in {what}", q.query_index, q.query),
                 )
             })?;
             cols.push(column[id.as_str()]);
@@ -128,45 +159,114 @@ pub struct Scored {
     pub sims: Vec<f32>,
 }
 
-/// The sorted clips of a waveform index (at the model's rate), and a reader for them.
-fn candidates(waveforms: &Path, sample_rate: u32) -> Result<(Vec<String>, WaveformReader)> {
-    let mut pairs = read_index_at(waveforms, sample_rate)?;
-    if pairs.is_empty() {
-        return Err(Error::file(waveforms, "holds no clips"));
+/// The candidate clips, sorted, and where their waveforms are.
+struct Loaded {
+    audio_ids: Vec<String>,
+    reader: Option<WaveformReader>,
+    files: HashMap<String, (PathBuf, usize)>,
+    sample_rate: u32,
+}
+
+impl Loaded {
+    fn source(&self) -> ClipSource<'_> {
+        match &self.reader {
+            Some(r) => ClipSource::Packed(r),
+            None => ClipSource::Files { files: &self.files, sample_rate: self.sample_rate },
+        }
     }
-    pairs.sort();
-    Ok((pairs.iter().map(|(id, _)| id.clone()).collect(), WaveformReader::from_pairs(pairs)))
+}
+
+/// How many unreadable files an error lists by name.
+const LISTED: usize = 5;
+
+/// The sorted candidate clips (at the model's rate). The files of an audio folder are probed first:
+/// unreadable ones are one error naming them, before any model work (a retrieval set or a submission
+/// without some of its clips would be a different task).
+fn candidates(c: &Candidates, sample_rate: u32) -> Result<Loaded> {
+    use rayon::prelude::*;
+    let mut loaded = Loaded { audio_ids: Vec::new(), reader: None, files: HashMap::new(), sample_rate };
+    match c {
+        Candidates::Packed(index) => {
+            let mut pairs = read_index_at(index, sample_rate)?;
+            pairs.sort();
+            loaded.audio_ids = pairs.iter().map(|(id, _)| id.clone()).collect();
+            loaded.reader = Some(WaveformReader::from_pairs(pairs));
+        }
+        Candidates::AudioDir(dir) => {
+            use crate::manifest::scan::{list_audio, IdFrom, ScanOptions};
+            let listing = list_audio(dir, &ScanOptions { recursive: true, id_from: IdFrom::Name })?;
+            let probed: Vec<_> = listing
+                .files
+                .par_iter()
+                .map(|(id, path)| {
+                    let p = crate::audio::probe::probe(path)?;
+                    let len = match (p.frames, p.sample_rate) {
+                        (Some(n), Some(sr)) if sr > 0 => (n as f64 * sample_rate as f64 / sr as f64) as usize,
+                        _ => 0,
+                    };
+                    Ok::<_, String>((id.clone(), path.clone(), len))
+                })
+                .collect();
+            let mut bad = Vec::new();
+            for (r, (_, path)) in probed.into_iter().zip(&listing.files) {
+                match r {
+                    Ok((id, path, len)) => {
+                        loaded.audio_ids.push(id.clone());
+                        loaded.files.insert(id, (path, len));
+                    }
+                    Err(e) => bad.push(format!("{}: {e}", path.display())),
+                }
+            }
+            if !bad.is_empty() {
+                let more =
+                    if bad.len() > LISTED { format!("; and {} more", bad.len() - LISTED) } else { String::new() };
+                return Err(Error::file(
+                    dir,
+                    format!(
+                        "{} audio files cannot be read (fix or remove them): {}{more}",
+                        bad.len(),
+                        bad[..bad.len().min(LISTED)].join("; ")
+                    ),
+                ));
+            }
+            loaded.audio_ids.sort();
+        }
+    }
+    if loaded.audio_ids.is_empty() {
+        return Err(Error::file(c.path(), "holds no clips"));
+    }
+    Ok(loaded)
 }
 
 fn score<B: Backend>(
     e: &Embedder<B>,
     tokenizer: &CaptionTokenizer,
     queries: &[Query],
-    audio_ids: &[String],
-    reader: &WaveformReader,
+    loaded: &Loaded,
     batch_size: usize,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<f32>> {
     let texts: Vec<String> = queries.iter().map(|q| q.query.clone()).collect();
-    progress.start(audio_ids.len() as u64);
-    let clips = Clips { audio_ids, reader };
+    progress.start(loaded.audio_ids.len() as u64);
+    let source = loaded.source();
+    let clips = Clips { audio_ids: &loaded.audio_ids, source: &source };
     similarities(&e.model, &clips, &texts, &e.logmel, tokenizer, batch_size, &e.device, |n| progress.advance(n as u64))
 }
 
-/// Score every query of `queries` (any kind [`read_queries`] takes) against every clip of
-/// `waveforms`, without judgements (for a submission).
+/// Score every query of `queries` (any kind [`read_queries`] takes) against every candidate clip,
+/// without judgements (for a submission).
 pub fn score_queries<B: Backend>(
     e: &Embedder<B>,
     tokenizer: &CaptionTokenizer,
     queries: &Path,
-    waveforms: &Path,
+    candidates_of: &Candidates,
     batch_size: usize,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Scored> {
     let queries = read_queries(queries)?;
-    let (audio_ids, reader) = candidates(waveforms, e.config.sample_rate)?;
-    let sims = score(e, tokenizer, &queries, &audio_ids, &reader, batch_size, progress)?;
-    Ok(Scored { queries, audio_ids, sims })
+    let loaded = candidates(candidates_of, e.config.sample_rate)?;
+    let sims = score(e, tokenizer, &queries, &loaded, batch_size, progress)?;
+    Ok(Scored { queries, audio_ids: loaded.audio_ids, sims })
 }
 
 /// Embed every query and every clip of `opts.waveforms` with a loaded model, and score the judged
@@ -178,10 +278,29 @@ pub fn evaluate_retrieval<B: Backend>(
     progress: &dyn crate::progress::Progress,
 ) -> Result<RetrievalEvaluation> {
     let mut queries = read_queries(&opts.queries)?;
-    let (audio_ids, reader) = candidates(&opts.waveforms, e.config.sample_rate)?;
+    let loaded = candidates(&opts.candidates, e.config.sample_rate)?;
     // Judgements first: a bad one fails before the clips are embedded.
-    let judged = judgements(&mut queries, &audio_ids, opts.relevance.as_deref(), &opts.queries, &opts.waveforms)?;
-    let sims = score(e, tokenizer, &queries, &audio_ids, &reader, opts.batch_size, progress)?;
+    let judged = judgements(
+        &mut queries,
+        &loaded.audio_ids,
+        opts.relevance.as_deref(),
+        &opts.queries,
+        &opts.candidates.describe(),
+    )?;
+    let sims = score(e, tokenizer, &queries, &loaded, opts.batch_size, progress)?;
+    let audio_ids = loaded.audio_ids;
+    let (metrics, results) = score_judged(&queries, &audio_ids, &sims, &judged)?;
+    Ok(RetrievalEvaluation { queries, audio_ids, sims, metrics, results, judged })
+}
+
+/// The multi-relevance metrics of the judged rows of `sims` ([queries, clips]) and each judged
+/// query's result.
+pub(crate) fn score_judged(
+    queries: &[Query],
+    audio_ids: &[String],
+    sims: &[f32],
+    judged: &[(usize, Vec<usize>)],
+) -> Result<(RelevanceMetrics, Vec<QueryResultRow>)> {
     let n = audio_ids.len();
     let rows: Vec<f32> = judged.iter().flat_map(|(i, _)| sims[i * n..(i + 1) * n].iter().copied()).collect();
     let relevant: Vec<Vec<usize>> = judged.iter().map(|(_, r)| r.clone()).collect();
@@ -198,5 +317,5 @@ pub fn evaluate_retrieval<B: Backend>(
             ap16: r.ap16,
         })
         .collect();
-    Ok(RetrievalEvaluation { queries, audio_ids, sims, metrics, results })
+    Ok((metrics, results))
 }

@@ -91,18 +91,11 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
     std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
     let eval = |queries: &str, extra: &[&str]| -> serde_json::Value {
-        let mut args = vec![
-            "eval",
-            "--checkpoint",
-            s(&ckpt),
-            "--text-encoder",
-            s(&bert),
-            "--queries",
-            queries,
-            "--waveforms",
-            "packed/waveforms.parquet",
-            "--json",
-        ];
+        let mut args =
+            vec!["eval", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert), "--queries", queries, "--json"];
+        if !extra.iter().any(|&x| x == "--waveforms" || x == "--audio-dir") {
+            args.extend_from_slice(&["--waveforms", "packed/waveforms.parquet"]);
+        }
         args.extend_from_slice(extra);
         serde_json::from_str(&ok_in(dir, &args)).unwrap()
     };
@@ -134,12 +127,67 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     };
     let want16 = 100.0 * (ap(&ranks0, 16.0) + ap(&[rank(1, "Stream_ Honiton.wav")], 16.0)) / 2.0;
     assert!((m["mAP@16"].as_f64().unwrap() - want16).abs() < 1e-9, "{got} vs {want16}");
+    // The matrix and its pairs score again to the same figures without the model.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok_in(dir, &["metrics", "--sims", "sims.npy", "--pairs", "sims.pairs.csv", "--json"]))
+            .unwrap();
+    assert_eq!(again["relevance"], got["relevance"]);
     let per_query = clap_tools::table::read_batches(&dir.join("per_query.parquet")).unwrap();
     assert_eq!(per_query.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
 
     // The CSVs as distributed give the same figures as the imported table.
     let again = eval("retrieval_captions.csv", &["--relevance", "metadata_eval.csv"]);
     assert_eq!(again["relevance"], got["relevance"]);
+
+    // The audio folder decoded on the fly scores as the packed clips do.
+    let direct = eval("queries.parquet", &["--audio-dir", "retrieval_audio", "--sims", "sims_dir.npy"]);
+    assert_eq!(direct["relevance"]["clips"].as_u64(), Some(12), "{direct}");
+    let sims_dir = read_f32(&dir.join("sims_dir.npy")).unwrap();
+    // Against the same clips packed as float32 (float16's rounding noise alone moves the log-mel of
+    // these pure tones' empty bands).
+    ok_in(dir, &["pack", "wav.csv", "-o", "packed32", "--sample-rate", "32000", "--dtype", "f32"]);
+    eval("queries.parquet", &["--waveforms", "packed32/waveforms.parquet", "--sims", "sims32.npy"]);
+    let sims32 = read_f32(&dir.join("sims32.npy")).unwrap();
+    assert_eq!(sims_dir.shape, sims32.shape);
+    let worst = sims32.data.iter().zip(&sims_dir.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "packed and decoded scores differ by {worst}");
+    // One unreadable file in the folder: an error naming it, before any scoring, nothing written.
+    let broken = dir.join("broken_audio");
+    std::fs::create_dir_all(&broken).unwrap();
+    for e in std::fs::read_dir(dir.join("retrieval_audio")).unwrap() {
+        let e = e.unwrap();
+        if e.path().is_file() {
+            std::fs::copy(e.path(), broken.join(e.file_name())).unwrap();
+        }
+    }
+    std::fs::write(broken.join("liar.wav"), b"RIFF\xff\xff\xff\xffWAVEfmt junk").unwrap();
+    let (good, _, err) = run_in(
+        dir,
+        &[
+            "submit",
+            "--checkpoint",
+            s(&ckpt),
+            "--text-encoder",
+            s(&bert),
+            "--queries",
+            "retrieval_captions.csv",
+            "--audio-dir",
+            "broken_audio",
+            "-o",
+            "broken_submission",
+        ],
+    );
+    assert!(
+        !good && err.contains("broken_audio") && err.contains("liar.wav") && err.contains("1 audio files"),
+        "{err}"
+    );
+    assert!(!dir.join("broken_submission").exists());
+    // --audio-dir and --waveforms are one or the other.
+    let (good, _, err) = run_in(
+        dir,
+        &["eval", "--checkpoint", s(&ckpt), "--queries", "queries.parquet", "--audio-dir", "a", "--waveforms", "b"],
+    );
+    assert!(!good && err.contains("--audio-dir") && err.contains("--waveforms"), "{err}");
 
     // Submissions, read back with pandas as the challenge reads them.
     let submit = |out: &str, extra: &[&str]| {
@@ -179,12 +227,144 @@ print("ok")
     assert!(meta.contains("label: Doe_INST_task6_1") && meta.contains("audio_encoder: cnn14"), "{meta}");
     assert!(meta.contains("FILL IN"), "{meta}");
     // A label that is not one; an output folder that is a file.
+    // From the audio folder, the same queries and clips.
+    let (good, _, err) = run_in(
+        dir,
+        &[
+            "submit",
+            "--checkpoint",
+            s(&ckpt),
+            "--text-encoder",
+            s(&bert),
+            "--queries",
+            "retrieval_captions.csv",
+            "--audio-dir",
+            "retrieval_audio",
+            "-o",
+            "from_dir",
+        ],
+    );
+    assert!(good, "{err}");
+    let header = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(header("from_dir/clap-tools_task6_1.output.csv"), header("submission/Doe_INST_task6_1.output.csv"));
     let (good, _, err) = submit("sub2", &["--label", "a/b"]);
     assert!(!good && err.contains("--label") && err.contains("a/b"), "{err}");
     std::fs::write(dir.join("notdir"), "keep").unwrap();
     let (good, _, err) = submit("notdir", &[]);
     assert!(!good && err.contains("notdir: is not a folder"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.join("notdir")).unwrap(), "keep");
+}
+
+/// A development-style evaluation: captions tables (each caption's own clip is the one to find) with
+/// the 2025 relevance CSV on top; both sets of figures from one embedding.
+#[test]
+fn captions_with_relevance_give_both_sets_of_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    retrieval_set(dir);
+    // Clips with 1, 2 and 5 captions; the judged queries are captions.
+    let clip = |id: &str, caps: &[&str]| {
+        let caps: Vec<_> =
+            caps.iter().enumerate().map(|(i, c)| serde_json::json!({"caption": c, "cap_id": i})).collect();
+        serde_json::json!({"audio_id": id, "captions": caps})
+    };
+    let json = serde_json::json!({"audios": [
+        clip("bird_in_rain.wav", &["A bird sings in the rain.", "Birds chirp.", "Rain falls.", "A wet bird.", "Chirping outdoors."]),
+        clip("it's raining.wav", &["Rain on a roof."]),
+        clip("Stream_ Honiton.wav", &["Water flows, fast and loud.", "A stream."]),
+    ]});
+    std::fs::write(dir.join("captions.json"), json.to_string()).unwrap();
+    ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
+    ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
+    let ckpt = model("checkpoint/reference.pth");
+    let bert = dir.join("bert");
+    std::fs::create_dir_all(&bert).unwrap();
+    std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
+    std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--checkpoint",
+            s(&ckpt),
+            "--text-encoder",
+            s(&bert),
+            "--captions",
+            "captions.json",
+            "--waveforms",
+            "packed/waveforms.parquet",
+        ];
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
+    let (good, out, err) =
+        eval(&["--relevance", "metadata_eval.csv", "--sims", "sims.npy", "--per-query", "pq.parquet", "--json"]);
+    assert!(good, "{err}");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Single-positive figures over all 8 captions of the 3 captioned clips.
+    assert_eq!((got["captions"].as_u64(), got["clips"].as_u64()), (Some(8), Some(3)), "{got}");
+    let r = &got["relevance"];
+    assert_eq!(
+        (r["queries"].as_u64(), r["clips"].as_u64(), r["relevant_per_query"].as_f64()),
+        (Some(2), Some(3), Some(1.5))
+    );
+    // The relevance figures follow from the matrix (rows: captions in clip order; columns: clips).
+    let sims = read_f32(&dir.join("sims.npy")).unwrap();
+    assert_eq!(sims.shape, [8, 3]);
+    let row = |i: usize| &sims.data[i * 3..(i + 1) * 3];
+    let rank = |i: usize, j: usize| row(i).iter().filter(|&&x| x > row(i)[j]).count() as f64;
+    // Columns: the clips in the order eval reports them (sorted by audio_id); rows grouped by clip.
+    let counts = [("Stream_ Honiton.wav", 2), ("bird_in_rain.wav", 5), ("it's raining.wav", 1)];
+    let col = |n: &str| counts.iter().position(|c| c.0 == n).unwrap();
+    let first_row = |n: &str| -> usize { counts[..col(n)].iter().map(|c| c.1).sum() };
+    let ap = |mut ranks: Vec<f64>, k: f64| {
+        ranks.sort_by(f64::total_cmp);
+        let n = ranks.len() as f64;
+        ranks.iter().enumerate().filter(|(_, &r)| r < k).map(|(i, &r)| (i + 1) as f64 / (r + 1.0)).sum::<f64>() / n
+    };
+    let q1 = first_row("bird_in_rain.wav");
+    let q2 = first_row("Stream_ Honiton.wav");
+    let want = 100.0
+        * (ap(vec![rank(q1, col("bird_in_rain.wav")), rank(q1, col("it's raining.wav"))], 16.0)
+            + ap(vec![rank(q2, col("Stream_ Honiton.wav"))], 16.0))
+        / 2.0;
+    assert!((r["mAP@16"].as_f64().unwrap() - want).abs() < 1e-9, "{got} vs {want}");
+    // Ragged captions: the matrix and its pairs score again to the same single-positive figures.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok_in(dir, &["metrics", "--sims", "sims.npy", "--pairs", "sims.pairs.csv", "--json"]))
+            .unwrap();
+    for key in ["t2a", "a2t", "mAP@10", "mAP@16", "captions", "clips"] {
+        assert_eq!(again[key], got[key], "{key}");
+    }
+    for (pairs, want) in [
+        ("row,column\n0,0\n8,1\n", "pairs.csv:3: row 8 is past the matrix's 8 rows"),
+        ("row,column\n0,-1\n", "pairs.csv:2: column \"-1\" is not a whole number"),
+        ("row,column\n0,1\n0,1\n", "pairs.csv:3: pair (0, 1) given twice"),
+        ("row,col\n0,1\n", "pairs.csv"),
+    ] {
+        std::fs::write(dir.join("pairs.csv"), pairs).unwrap();
+        let (good, _, err) = run_in(dir, &["metrics", "--sims", "sims.npy", "--pairs", "pairs.csv"]);
+        assert!(!good && err.contains(want), "{pairs}: {err}");
+    }
+    let pq = clap_tools::table::read_batches(&dir.join("pq.parquet")).unwrap();
+    assert_eq!(pq.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+
+    // Without --relevance: the same single-positive figures and no relevance key.
+    let (good, out, err) = eval(&["--json"]);
+    assert!(good, "{err}");
+    let plain: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plain["t2a"], got["t2a"]);
+    assert!(plain.get("relevance").is_none());
+    // A judged text that is no caption: the file and line named, before any embedding.
+    std::fs::write(dir.join("stray.csv"), "query,audio_filenames\nNot a caption.,\"['bird_in_rain.wav']\"\n").unwrap();
+    let (good, _, err) = eval(&["--relevance", "stray.csv"]);
+    assert!(!good && err.contains("stray.csv:2") && err.contains("Not a caption."), "{err}");
+    // A judged clip that has no captions here (plain.wav is packed, but not in the evaluation set).
+    std::fs::write(dir.join("stray.csv"), "query,audio_filenames\nRain on a roof.,\"['plain.wav']\"\n").unwrap();
+    let (good, _, err) = eval(&["--relevance", "stray.csv"]);
+    assert!(!good && err.contains("stray.csv:2") && err.contains("plain.wav"), "{err}");
+    // --per-query needs judgements.
+    let (good, _, err) = eval(&["--per-query", "x.parquet"]);
+    assert!(!good && err.contains("--per-query"), "{err}");
 }
 
 #[test]
