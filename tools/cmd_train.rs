@@ -35,15 +35,27 @@ pub struct Args {
     /// Train on the first N devices (overrides the config's train.devices; default: all visible).
     #[arg(long, value_name = "N")]
     devices: Option<usize>,
+    /// Override a config key: `--set train.batch_size=64 --set optimizer.lr=3e-4` (any key; the value
+    /// in TOML syntax, or plain text for a string; typed and checked like the file; recorded in the
+    /// run's config.json). A relative path given here is taken from the working directory.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print the resolved config and what the run would train on (clips, captions, parameters per
+    /// encoder, epochs), then exit without training.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut cfg = TrainConfig::from_file(&a.config)?;
+    let mut cfg = TrainConfig::from_file_with(&a.config, &a.sets)?;
     if a.devices.is_some() {
         cfg.train.devices = a.devices;
         if let Some(p) = cfg.problems().into_iter().find(|p| p.starts_with("train.")) {
             anyhow::bail!("--devices: {p}");
         }
+    }
+    if a.dry_run {
+        return dry_run(&cfg);
     }
     let opts = TrainOptions { resume: a.resume, stop_after: a.stop_after };
     let bar = crate::progress(cfg.schedule.total_iterations, "iterations");
@@ -95,5 +107,41 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(m) = &summary.last_metrics {
         print!("{}", render(m));
     }
+    Ok(())
+}
+
+/// The resolved config as TOML, then the plan.
+fn dry_run(cfg: &TrainConfig) -> Result<()> {
+    let p = clap_tools::train::trainer::plan(cfg)?;
+    print!("# resolved config\n{}", toml::to_string(cfg)?);
+    let m = |n: usize| format!("{:.2} M", n as f64 / 1e6);
+    println!(
+        "\n# plan\n\
+         train: {} clips, {} captions{}\n\
+         validation: {} clips, {} captions\n\
+         model: audio {} ({} parameters), text {} ({}), projections and scale {}; {} in all\n\
+         schedule: {} iterations of {} = {:.1} epochs over the training captions\n\
+         run folder: {}{}",
+        p.train_clips,
+        p.train_captions,
+        if p.train_no_waveform > 0 {
+            format!(" ({} clips with no waveform left out)", p.train_no_waveform)
+        } else {
+            String::new()
+        },
+        p.val_clips,
+        p.val_captions,
+        p.audio_encoder,
+        m(p.audio_parameters),
+        p.text_encoder,
+        m(p.text_parameters),
+        m(p.head_parameters),
+        m(p.audio_parameters + p.text_parameters + p.head_parameters),
+        p.iterations,
+        p.batch_size,
+        p.epochs,
+        cfg.checkpoint.dir.display(),
+        if p.run_exists { " (holds a run: --resume continues it)" } else { "" }
+    );
     Ok(())
 }

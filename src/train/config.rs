@@ -144,12 +144,44 @@ pub const MAX_CROP_SECONDS: f64 = 3600.0;
 impl TrainConfig {
     /// Read and check a TOML config. Relative paths are taken from the config file's folder.
     pub fn from_file(path: &Path) -> Result<Self> {
+        Self::from_file_with(path, &[])
+    }
+
+    /// [`from_file`](Self::from_file) with `overrides` applied to the file's values first, each
+    /// `dotted.key=value` (the value in TOML syntax, or else taken as a string), typed and checked like
+    /// the file. A relative path given in an override is taken from the working directory.
+    pub fn from_file_with(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut config: TrainConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        if overrides.is_empty() {
+            // Parsed from the text (not the table) so errors keep their line.
+            let mut config: TrainConfig = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+            config.resolve(path);
+            return config.checked(path);
+        }
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        // Through TOML text again, so a bad value is located like one in the file and named by the
+        // override that set it.
+        let merged = toml::to_string(&table).map_err(|e| Error::config("--set", e.to_string()))?;
+        let mut config: TrainConfig = toml::from_str(&merged).map_err(|e| {
+            let (_, key, msg) = locate(&merged, &e);
+            let key = key.unwrap_or_default();
+            match overrides.iter().find(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == key)) {
+                Some(o) => Error::config("--set", format!("{o}: {msg}")),
+                None => Error::config(key, format!("{msg} (with the --set overrides)")),
+            }
+        })?;
         config.resolve(path);
-        let problems = config.problems();
+        // Problems are named by key; say the keys' values may come from the command line.
+        config.checked(&PathBuf::from(format!("{} with the --set overrides", path.display())))
+    }
+
+    fn checked(self, path: &Path) -> Result<Self> {
+        let problems = self.problems();
         if problems.is_empty() {
-            Ok(config)
+            Ok(self)
         } else {
             Err(Error::Many { path: path.to_path_buf(), problems })
         }
@@ -256,10 +288,69 @@ impl TrainConfig {
     }
 }
 
+/// The keys that hold paths: a relative one given in an override is made absolute from the working
+/// directory (the file's are taken from its folder).
+const PATH_KEYS: &[&str] = &[
+    "data.train_captions",
+    "data.val_captions",
+    "data.train_waveforms",
+    "data.val_waveforms",
+    "model.audio.pretrained",
+    "model.text.dir",
+    "checkpoint.dir",
+];
+
+/// Set `dotted.key=value` in `table` (tables on the way are made when missing).
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<()> {
+    let bad = |m: String| Error::config("--set", format!("{spec:?}: {m}"));
+    let (key, raw) = spec.split_once('=').ok_or_else(|| bad("expected KEY=VALUE".into()))?;
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad("the key is empty or has an empty part".into()));
+    }
+    // A TOML value (64, 3e-4, true, ["a", "b"], "text"), else the text as a string (a bare path).
+    let mut value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.trim().to_string()),
+    };
+    if PATH_KEYS.contains(&key) {
+        let cwd = std::env::current_dir().map_err(|e| bad(format!("the working directory: {e}")))?;
+        let absolute = |v: &mut toml::Value| {
+            if let toml::Value::String(s) = v {
+                if !s.is_empty() && Path::new(s.as_str()).is_relative() {
+                    *s = cwd.join(s.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        };
+        match &mut value {
+            toml::Value::Array(items) => items.iter_mut().for_each(absolute),
+            v => absolute(v),
+        }
+    }
+    let (last, path) = parts.split_last().expect("at least one part");
+    let mut at = table;
+    for (i, p) in path.iter().enumerate() {
+        let entry = at.entry(p.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        at = entry.as_table_mut().ok_or_else(|| bad(format!("{} is not a table", parts[..=i].join("."))))?;
+    }
+    at.insert(last.to_string(), value);
+    Ok(())
+}
+
 /// A TOML error with the line and, where the error sits on a `key = value` line, the dotted key.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    match locate(text, e) {
+        (Some(line), Some(key), msg) => Error::line(path, line, format!("{key}: {msg}")),
+        (Some(line), None, msg) => Error::line(path, line, msg),
+        (None, _, msg) => Error::file(path, msg),
+    }
+}
+
+/// Where in `text` a TOML error is: its line and dotted key when known, and its message.
+fn locate(text: &str, e: &toml::de::Error) -> (Option<u64>, Option<String>, String) {
     let msg = e.message().trim().to_string();
-    let Some(span) = e.span() else { return Error::file(path, msg) };
+    let Some(span) = e.span() else { return (None, None, msg) };
     let start = span.start.min(text.len());
     let line = text[..start].matches('\n').count() as u64 + 1;
     let before: Vec<&str> = text[..start].lines().collect();
@@ -278,15 +369,16 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
             None if msg.contains("unknown variant") || msg.contains("missing field `kind`") => format!("{table}.kind"),
             None => table.to_string(),
         };
-        return Error::line(path, line, format!("{key}: {msg}"));
+        return (Some(line), Some(key), msg);
     }
     let key =
         current.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
-    match (section, key) {
-        (Some(s), Some(k)) => Error::line(path, line, format!("{s}.{k}: {msg}")),
-        (None, Some(k)) => Error::line(path, line, format!("{k}: {msg}")),
-        _ => Error::line(path, line, msg),
-    }
+    let key = match (section, key) {
+        (Some(s), Some(k)) => Some(format!("{s}.{k}")),
+        (None, k) => k,
+        (Some(_), None) => None,
+    };
+    (Some(line), key, msg)
 }
 
 #[cfg(test)]
@@ -353,6 +445,40 @@ every = 5
         assert!(err.to_string().contains("schedule.warmup_iterations"), "{err}");
         let err = parse(&GOOD.replace("batch_size = 128", "batch_size = \"big\"")).unwrap_err();
         assert!(err.to_string().contains("train.batch_size"), "{err}");
+    }
+
+    fn with_sets(text: &str, sets: &[&str]) -> Result<TrainConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        TrainConfig::from_file_with(&p, &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn overrides_are_typed_and_checked_like_the_file() {
+        let c = with_sets(GOOD, &["train.batch_size=64", "optimizer.lr=3e-4", "model.specaugment=false"]).unwrap();
+        assert_eq!((c.train.batch_size, c.optimizer.lr, c.model.specaugment), (64, 3e-4, false));
+        // A path from the command line is taken from the working directory; the file's from its folder.
+        let c =
+            with_sets(GOOD, &["checkpoint.dir=runs/y", "data.val_captions=[\"a.parquet\", \"b.parquet\"]"]).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.checkpoint.dir, cwd.join("runs/y"));
+        assert_eq!(c.data.val_captions, [cwd.join("a.parquet"), cwd.join("b.parquet")]);
+        assert!(
+            c.data.train_waveforms.ends_with("packed/waveforms.parquet") && !c.data.train_waveforms.starts_with(&cwd)
+        );
+        for (set, want) in [
+            ("train.batch_size=big", "train.batch_size"),
+            ("train.batch_size=1", "train.batch_size"),
+            ("train.batch_sise=8", "batch_sise"),
+            ("optimizer.lr", "KEY=VALUE"),
+            ("train..seed=1", "empty part"),
+            ("train.seed.x=1", "train.seed is not a table"),
+            ("model.audio.kind=cnn15", "cnn15"),
+        ] {
+            let err = with_sets(GOOD, &[set]).unwrap_err().to_string();
+            assert!(err.contains(want), "{set}: {err}");
+        }
     }
 
     #[test]

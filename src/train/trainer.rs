@@ -89,21 +89,17 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> R
     train_on::<AutodiffSelected>(cfg, opts, &devices, on)
 }
 
-/// [`train`] on any autodiff backend and devices (data parallel when there are several; the first
-/// holds the model, the optimizer state and validation).
-pub fn train_on<B: AutodiffBackend>(
-    cfg: &TrainConfig,
-    opts: &TrainOptions,
-    devices: &[B::Device],
-    mut on: impl FnMut(Event),
-) -> Result<Summary> {
-    let device = devices.first().ok_or_else(|| Error::Device("no device to train on".into()))?.clone();
-    let run = cfg.checkpoint.dir.clone();
-    std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
+/// The data and model shape of a config, read and checked before any training.
+struct Prepared {
+    tokenizer: CaptionTokenizer,
+    logmel: crate::model::logmel::LogMel,
+    train_join: crate::eval::Joined,
+    val: EvalSet,
+    config: ClapConfig,
+}
 
-    // Data.
-    let text_dir = cfg.model.text.dir();
-    let tokenizer = CaptionTokenizer::from_dir(text_dir, cfg.model.max_tokens)?;
+fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
+    let tokenizer = CaptionTokenizer::from_dir(cfg.model.text.dir(), cfg.model.max_tokens)?;
     let audio = cfg.model.audio.encoder();
     let logmel = audio.front_end(cfg.data.sample_rate)?;
     let train_join = join(&cfg.data.train_captions, &cfg.data.train_waveforms, cfg.data.sample_rate)?;
@@ -123,6 +119,73 @@ pub fn train_on<B: AutodiffBackend>(
         shared_dim: cfg.model.shared_dim,
         max_tokens: cfg.model.max_tokens,
     };
+    Ok(Prepared { tokenizer, logmel, train_join, val, config })
+}
+
+/// What a run would train on and with (`train --dry-run`): the data as joined and the model's size.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Plan {
+    pub train_clips: usize,
+    pub train_captions: usize,
+    /// Clips with captions but no packed waveform (left out).
+    pub train_no_waveform: usize,
+    pub val_clips: usize,
+    pub val_captions: usize,
+    pub audio_encoder: String,
+    pub audio_parameters: usize,
+    pub text_encoder: String,
+    pub text_parameters: usize,
+    /// The two projections into the shared space and the logit scale.
+    pub head_parameters: usize,
+    pub iterations: u64,
+    pub batch_size: usize,
+    /// Passes over the training captions the schedule makes.
+    pub epochs: f64,
+    /// The run folder already holds checkpoints (`--resume` continues it).
+    pub run_exists: bool,
+}
+
+/// Read the data and build the model of `cfg` (on the CPU, weights as initialised) without
+/// training: what `train --dry-run` reports.
+pub fn plan(cfg: &TrainConfig) -> Result<Plan> {
+    let p = prepare(cfg)?;
+    let device = Default::default();
+    let model = p.config.init::<clap_tools_backends::Cpu>(&device)?;
+    let (audio, text) = (model.audio_encoder.num_params(), model.text_encoder.num_params());
+    let train_captions: usize = p.train_join.clips.iter().map(|c| c.captions.len()).sum();
+    let run = &cfg.checkpoint.dir;
+    Ok(Plan {
+        train_clips: p.train_join.clips.len(),
+        train_captions,
+        train_no_waveform: p.train_join.no_waveform.len(),
+        val_clips: p.val.audio_ids.len(),
+        val_captions: p.val.captions.len(),
+        audio_encoder: p.config.audio.kind().to_string(),
+        audio_parameters: audio,
+        text_encoder: p.config.text.kind().to_string(),
+        text_parameters: text,
+        head_parameters: model.num_params() - audio - text,
+        iterations: cfg.schedule.total_iterations,
+        batch_size: cfg.train.batch_size,
+        epochs: cfg.schedule.total_iterations as f64 * cfg.train.batch_size as f64 / train_captions.max(1) as f64,
+        run_exists: latest_checkpoint(run)?.is_some() || run.join("best").exists(),
+    })
+}
+
+/// [`train`] on any autodiff backend and devices (data parallel when there are several; the first
+/// holds the model, the optimizer state and validation).
+pub fn train_on<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    opts: &TrainOptions,
+    devices: &[B::Device],
+    mut on: impl FnMut(Event),
+) -> Result<Summary> {
+    let device = devices.first().ok_or_else(|| Error::Device("no device to train on".into()))?.clone();
+    let run = cfg.checkpoint.dir.clone();
+    std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
+
+    let Prepared { tokenizer, logmel, train_join, val, config } = prepare(cfg)?;
+    let text_dir = cfg.model.text.dir();
     let source = Arc::new(TrainSource::new(
         train_join,
         logmel.clone(),

@@ -139,6 +139,45 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     }
 }
 
+/// `--set` overrides any key (a relative path from the working directory), is recorded in the run's
+/// config.json, and `--dry-run` prints the resolved config and plan without making the run.
+#[test]
+fn overrides_and_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let cfg = write_config(dir.path(), &data, &dir.path().join("run"), 12, "");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let sets = ["--set", "train.batch_size=4", "--set", "checkpoint.dir=my run", "--set", "optimizer.lr=3e-4"];
+    let mut args = vec!["train", "--config", s(&cfg), "--dry-run"];
+    args.extend_from_slice(&sets);
+    let out = crate::common::ok_in(&elsewhere, &args);
+    let want_dir = elsewhere.join("my run");
+    assert!(out.contains("batch_size = 4") && out.contains("lr = 0.0003"), "{out}");
+    assert!(out.contains(&format!("dir = \"{}\"", want_dir.display())), "{out}");
+    assert!(out.contains("# plan") && out.contains("train: ") && out.contains("parameters"), "{out}");
+    assert!(!want_dir.exists() && !dir.path().join("run").exists(), "a dry run makes no run folder");
+
+    let mut args =
+        vec!["train", "--config", s(&cfg), "--set", "schedule.total_iterations=3", "--set", "train.val_interval=3"];
+    args.extend_from_slice(&sets);
+    crate::common::ok_in(&elsewhere, &args);
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(want_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(recorded["train"]["batch_size"], 4);
+    assert_eq!(recorded["schedule"]["total_iterations"], 3);
+    assert!(want_dir.join("best").is_dir());
+
+    for (set, want) in [
+        ("train.batch_size=big", "--set: train.batch_size=big: invalid type"),
+        ("train.batchsize=8", "train.batchsize"),
+        ("schedule.warmup_iterations=100", "schedule.warmup_iterations"),
+    ] {
+        let err = fails(&["train", "--config", s(&cfg), "--set", set, "--dry-run"]);
+        assert!(err.contains(want), "{set}: {err}");
+    }
+}
+
 #[test]
 fn config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
