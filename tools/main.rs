@@ -15,6 +15,7 @@ mod cmd_split;
 mod cmd_submit;
 mod cmd_train;
 mod model_args;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -114,36 +115,7 @@ fn flag(key: &str) -> Option<&'static str> {
     })
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal) that the library reports to.
-pub struct Bar(indicatif::ProgressBar);
-
-impl std::ops::Deref for Bar {
-    type Target = indicatif::ProgressBar;
-    fn deref(&self) -> &indicatif::ProgressBar {
-        &self.0
-    }
-}
-
-impl clap_tools::progress::Progress for Bar {
-    fn start(&self, total: u64) {
-        self.0.set_length(total);
-    }
-    fn advance(&self, n: u64) {
-        self.0.inc(n);
-    }
-}
-
-/// A progress bar for `n` items.
-pub fn progress(n: u64, what: &str) -> Bar {
-    let bar = indicatif::ProgressBar::new(n);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what} ({{per_sec}}, ETA {{eta}})"
-        ))
-        .expect("valid template"),
-    );
-    Bar(bar)
-}
+pub use progress::{progress, Bar};
 
 /// The documented exit status of a batch job (pack, embed): 0 every item done, 3 some failed (they
 /// are reported), 4 none done.

@@ -161,7 +161,19 @@ fn overrides_and_dry_run() {
     let mut args =
         vec!["train", "--config", s(&cfg), "--set", "schedule.total_iterations=3", "--set", "train.val_interval=3"];
     args.extend_from_slice(&sets);
-    crate::common::ok_in(&elsewhere, &args);
+    // stderr is a pipe here, as in a slurm log: plain progress lines (every update with 0 s).
+    let out = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(&args)
+        .current_dir(&elsewhere)
+        .env("CLAP_TOOLS_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("/3 iterations (")).collect();
+    assert!(lines.len() >= 3, "a progress line per iteration:\n{err}");
+    assert!(lines.iter().any(|l| l.contains("ETA") && l.contains("loss") && l.contains("lr")), "{err}");
+    assert!(lines.last().unwrap().contains(" 3/3 iterations"), "{err}");
     let recorded: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(want_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(recorded["train"]["batch_size"], 4);
