@@ -247,3 +247,58 @@ pub(crate) fn prune(run: &Path, keep: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// The path of the first float parameter of `model` that holds a NaN or an infinity (e.g.
+/// `audio_proj.weight`), if any: a checkpoint is never written with one.
+pub fn first_non_finite<B: Backend, M: burn::module::Module<B>>(model: &M) -> Option<String> {
+    struct Finder {
+        path: Vec<String>,
+        found: Option<String>,
+    }
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Finder {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<B, D>>) {
+            use burn::tensor::ElementConversion;
+            // Counted as ints: the backends' bool element types differ.
+            if self.found.is_none() && param.val().is_finite().bool_not().int().sum().into_scalar().elem::<i64>() > 0 {
+                self.found = Some(self.path.join("."));
+            }
+        }
+    }
+    let mut f = Finder { path: Vec::new(), found: None };
+    model.visit(&mut f);
+    f.found
+}
+
+#[cfg(test)]
+mod finite_tests {
+    use super::*;
+    use burn::module::{Module, Param};
+    use burn::tensor::Tensor;
+    use clap_tools_backends::Cpu;
+
+    #[derive(Module, Debug)]
+    struct Two<B: Backend> {
+        a: burn::nn::Linear<B>,
+        b: burn::nn::Linear<B>,
+    }
+
+    #[test]
+    fn the_first_non_finite_parameter_is_named() {
+        let device = Default::default();
+        let lin = || burn::nn::LinearConfig::new(3, 2).init::<Cpu>(&device);
+        let mut m = Two { a: lin(), b: lin() };
+        assert_eq!(first_non_finite::<Cpu, _>(&m), None);
+        let w = m.b.weight.val().slice([0..1, 0..1]);
+        let poisoned = m.b.weight.val().slice_assign([0..1, 0..1], w.mul_scalar(f32::INFINITY));
+        m.b.weight = Param::from_tensor(poisoned);
+        assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("b.weight"));
+        m.a.bias = Some(Param::from_tensor(Tensor::<Cpu, 1>::from_floats([0.0, f32::NAN], &device)));
+        assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("a.bias"));
+    }
+}

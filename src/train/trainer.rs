@@ -18,7 +18,8 @@ use clap_tools_backends::{burn, AutodiffSelected};
 use super::config::TrainConfig;
 use super::data::{Loader, TrainSource};
 use super::run::{
-    check_same_run, checkpoints_dir, latest_checkpoint, prune, restore_best, save_checkpoint, write_json, Log,
+    check_same_run, checkpoints_dir, first_non_finite, latest_checkpoint, prune, restore_best, save_checkpoint,
+    write_json, Log,
 };
 pub use super::run::{TrainState, TOKENIZER_FILES};
 use crate::error::{Error, Result};
@@ -348,9 +349,23 @@ pub fn train_on<B: AutodiffBackend>(
             on(Event::Validated { iteration: i + 1, metrics: &eval.metrics, best });
             last_metrics = Some(eval.metrics);
         }
+        let save = validate || (i + 1) % cfg.checkpoint.every == 0 || i + 1 == end;
+        // A checkpoint is never written with NaN or infinite weights (a finite loss can still be
+        // followed by a step that overflows): stop, naming the parameter and the last good one.
+        if save {
+            if let Some(param) = first_non_finite(&model) {
+                return Err(Error::Training {
+                    iteration: i + 1,
+                    msg: format!(
+                        "parameter {param} holds NaN or infinite values after this step; no checkpoint was written. Lower optimizer.lr or set optimizer.grad_clip_norm, then run again with --resume: it continues from {}",
+                        latest_checkpoint(&run)?.map_or("the start".to_string(), |(_, d)| d.display().to_string())
+                    ),
+                });
+            }
+        }
         // The periodic checkpoint (with the new best score in its state) is written before best/, so
         // a resume never starts from a state older than best/.
-        if validate || (i + 1) % cfg.checkpoint.every == 0 || i + 1 == end {
+        if save {
             let dest = checkpoints_dir(&run).join(format!("iter-{:08}", i + 1));
             let record = optim.to_record();
             let model_record = model.clone().into_record();
