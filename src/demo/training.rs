@@ -110,6 +110,7 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             workers: 2,
             // The demo is small: one device, the same run on any build.
             devices: Some(1),
+            tensorboard: true,
         },
         checkpoint: CheckpointConfig { dir: out.join("run"), every: o.val_interval, keep: 1 },
     }

@@ -96,6 +96,9 @@ pub struct LoopConfig {
     /// whole batch). Leave it out for every device the backend sees (the CPU backend has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<usize>,
+    /// Write TensorBoard event files in the run folder (train/* per iteration, val/* per validation).
+    #[serde(default = "yes")]
+    pub tensorboard: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,9 +1,10 @@
 //! Training CLAP models: the TOML configuration ([`config`]), batches from packed shards prepared by
 //! background workers ([`data`]), the loop with checkpoints and resume ([`trainer`]), data parallel
-//! steps over several devices ([`parallel`]); it validates with [`crate::eval`].
+//! steps over several devices ([`parallel`]), TensorBoard event files ([`tensorboard`]); it validates with [`crate::eval`].
 
 pub mod config;
 pub mod data;
 pub mod parallel;
 pub mod run;
+pub mod tensorboard;
 pub mod trainer;

@@ -285,6 +285,12 @@ pub fn train_on<B: AutodiffBackend>(
     let start = state.iteration;
     write_json(&run.join("config.json"), cfg)?;
     let mut log = Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?;
+    let mut tensorboard = match cfg.train.tensorboard {
+        // A resumed session logs again from the step after its checkpoint: readers drop what an
+        // earlier session logged from there on.
+        true => Some(super::tensorboard::EventWriter::create(&run, resumed.as_ref().map(|(i, _)| *i + 1))?),
+        false => None,
+    };
     if !changed.is_empty() {
         tracing::warn!("resuming at iteration {start} with changed settings: {}", changed.join(", "));
         log.line(serde_json::json!({"iteration": start, "changed": changed}))?;
@@ -329,6 +335,17 @@ pub fn train_on<B: AutodiffBackend>(
         let rate = samples as f64 / began.elapsed().as_secs_f64();
         let scale: f32 = model.logit_scale.val().into_scalar().elem();
         log.line(serde_json::json!({"iteration": i + 1, "loss": loss_value, "lr": lr, "logit_scale": scale, "samples_per_s": rate}))?;
+        if let Some(tb) = &mut tensorboard {
+            tb.scalars(
+                i + 1,
+                &[
+                    ("train/loss", loss_value as f64),
+                    ("train/lr", lr),
+                    ("train/logit_scale", scale as f64),
+                    ("train/samples_per_s", rate),
+                ],
+            )?;
+        }
         on(Event::Step { iteration: i + 1, loss: loss_value, lr, samples_per_second: rate });
         state.iteration = i + 1;
 
@@ -346,6 +363,11 @@ pub fn train_on<B: AutodiffBackend>(
                 best_model = Some(inner);
             }
             log.line(serde_json::json!({"iteration": i + 1, "val": eval.metrics, "best": best}))?;
+            if let Some(tb) = &mut tensorboard {
+                let values = super::tensorboard::validation_scalars(&eval.metrics);
+                let refs: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+                tb.scalars(i + 1, &refs)?;
+            }
             on(Event::Validated { iteration: i + 1, metrics: &eval.metrics, best });
             last_metrics = Some(eval.metrics);
         }

@@ -58,6 +58,21 @@ fn log_lines(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Every scalar tag of the run's TensorBoard files as `{tag: [[step, value], …]}`, read with
+/// TensorBoard's own EventAccumulator (in the test venv).
+fn tensorboard_scalars(run: &Path) -> serde_json::Value {
+    let script = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1])
+acc.Reload()
+print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}))
+"#;
+    let out = Command::new(crate::common::python()).args(["-c", script, s(run)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn last_val(run: &Path) -> serde_json::Value {
     log_lines(run).into_iter().rev().find(|v| v.get("val").is_some()).expect("a validation line")["val"].clone()
 }
@@ -105,6 +120,15 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!((x - y).abs() <= 1e-4 * y.abs(), "iteration {}: loss {x} vs {y}", i + 1);
     }
+    // TensorBoard, read back with its own EventAccumulator: every iteration once across the two
+    // sessions' files (the resumed one restarts at its checkpoint), validations at 6 and 12.
+    let scalars = tensorboard_scalars(&broken);
+    let steps =
+        |tag: &str| -> Vec<u64> { scalars[tag].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect() };
+    assert_eq!(steps("train/loss"), (1..=12).collect::<Vec<_>>());
+    assert_eq!(steps("val/t2a_R1"), [6, 12]);
+    let tb_last = scalars["val/t2a_R1"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap();
+    assert!((tb_last - got["t2a"]["R1"].as_f64().unwrap()).abs() < 1e-3, "{tb_last} vs {got}");
     for entry in std::fs::read_dir(broken.join("checkpoints")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.ends_with(".partial"), "left-over {name}");
@@ -179,6 +203,16 @@ fn overrides_and_dry_run() {
     assert_eq!(recorded["train"]["batch_size"], 4);
     assert_eq!(recorded["schedule"]["total_iterations"], 3);
     assert!(want_dir.join("best").is_dir());
+    let scalars = tensorboard_scalars(&want_dir);
+    for tag in ["train/loss", "train/lr", "train/logit_scale", "train/samples_per_s"] {
+        let steps: Vec<u64> = scalars[tag].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect();
+        assert_eq!(steps, [1, 2, 3], "{tag}: {scalars}");
+    }
+    for tag in ["val/t2a_R1", "val/a2t_R10", "val/mAP10", "val/mAP16", "val/t2a_geometric_mean_R1-R5-R10"] {
+        assert_eq!(scalars[tag][0][0], 3, "{tag}: {scalars}");
+    }
+    let log_loss = log_lines(&want_dir)[0]["loss"].as_f64().unwrap();
+    assert!((scalars["train/loss"][0][1].as_f64().unwrap() - log_loss).abs() < 1e-6 * log_loss.abs().max(1.0));
 
     for (set, want) in [
         ("train.batch_size=big", "--set: train.batch_size=big: invalid type"),
