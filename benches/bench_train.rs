@@ -81,7 +81,7 @@ fn main() {
     let mut last_loss = 0f32;
     for step in 0..warmup + steps {
         let t = Instant::now();
-        let (loss, grads) = parallel::step(&model, &devices, &data);
+        let (loss, grads) = parallel::step(&model, &devices, &data, Default::default());
         model = optim.step(1e-4, model, grads);
         // Reading the loss waits for the device, as the trainer does every iteration.
         last_loss = loss.into_scalar();

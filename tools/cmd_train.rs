@@ -40,6 +40,11 @@ pub struct Args {
     /// run's config.json). A relative path given here is taken from the working directory.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Start a new run from these weights (fine-tuning): a clap-tools checkpoint folder or the
+    /// reference's released .pth; the same as `--set model.init=PATH`. Freeze encoders with
+    /// `--set 'model.freeze=["audio"]'`.
+    #[arg(long, value_name = "PATH")]
+    init: Option<PathBuf>,
     /// Print the resolved config and what the run would train on (clips, captions, parameters per
     /// encoder, epochs), then exit without training.
     #[arg(long)]
@@ -47,7 +52,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut cfg = TrainConfig::from_file_with(&a.config, &a.sets)?;
+    let mut sets = a.sets.clone();
+    if let Some(p) = &a.init {
+        sets.push(format!("model.init={}", toml::Value::String(p.to_string_lossy().into_owned())));
+    }
+    let mut cfg = TrainConfig::from_file_with(&a.config, &sets)?;
     if a.devices.is_some() {
         cfg.train.devices = a.devices;
         if let Some(p) = cfg.problems().into_iter().find(|p| p.starts_with("train.")) {
@@ -121,6 +130,7 @@ fn dry_run(cfg: &TrainConfig) -> Result<()> {
          validation: {} clips, {} captions\n\
          model: audio {} ({} parameters), text {} ({}), projections and scale {}; {} in all\n\
          schedule: {} iterations of {} = {:.1} epochs over the training captions\n\
+         start: {}{}\n\
          run folder: {}{}",
         p.train_clips,
         p.train_captions,
@@ -140,6 +150,10 @@ fn dry_run(cfg: &TrainConfig) -> Result<()> {
         p.iterations,
         p.batch_size,
         p.epochs,
+        p.init
+            .as_ref()
+            .map_or("new weights (and the encoders' pretrained ones)".to_string(), |i| i.display().to_string()),
+        if p.frozen.is_empty() { String::new() } else { format!("; frozen: {:?}", p.frozen) },
         cfg.checkpoint.dir.display(),
         if p.run_exists { " (holds a run: --resume continues it)" } else { "" }
     );

@@ -99,6 +99,8 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             shared_dim: o.shared_dim,
             max_tokens: 30,
             specaugment: false,
+            init: None,
+            freeze: Vec::new(),
         },
         optimizer: OptimizerConfig { lr: o.lr, grad_clip_norm: Some(5.0), ..Default::default() },
         schedule: ScheduleConfig { warmup_iterations: (o.iterations / 10).max(1), total_iterations: o.iterations },

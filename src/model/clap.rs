@@ -143,6 +143,25 @@ impl<B: Backend> Clap<B> {
         l2_normalize(self.audio_proj.forward(self.audio_encoder.encode(mel, valid_frames)))
     }
 
+    /// Normalised audio embeddings from the audio encoder's clip vectors (when they were computed
+    /// elsewhere, e.g. by a frozen encoder in inference mode).
+    ///
+    /// # Shapes
+    /// - features: [batch, audio output dim]
+    /// - returns: [batch, shared_dim]
+    pub fn project_audio(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        l2_normalize(self.audio_proj.forward(features))
+    }
+
+    /// Normalised text embeddings from the text encoder's caption vectors (see [`Self::project_audio`]).
+    ///
+    /// # Shapes
+    /// - features: [n, text output dim]
+    /// - returns: [n, shared_dim]
+    pub fn project_text(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        l2_normalize(self.text_proj.forward(features))
+    }
+
     /// Normalised text embeddings (the text encoder's caption vectors, projected).
     ///
     /// # Shapes

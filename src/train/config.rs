@@ -47,6 +47,25 @@ pub struct ModelConfig {
     /// SpecAugment on the training log-mels (2 time masks ≤ 64 frames, 2 frequency masks ≤ 8 bands).
     #[serde(default = "yes")]
     pub specaugment: bool,
+    /// Start a new run from these weights (fine-tuning, as the reference's `--finetune`): a clap-tools
+    /// checkpoint folder or a checkpoint in the reference's released layout (`.pth`, read with
+    /// `[model.text] dir`'s config.json). Weights only: a new optimizer, the schedule from 0. The
+    /// model it holds must be the config's. Wins over the encoders' own pretrained weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
+    /// Encoders that do not train (`["audio"]`, `["text"]`): they run in inference mode (BatchNorm's
+    /// running statistics, no dropout) and their weights stay as loaded; the projections and the
+    /// logit scale train.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<Part>,
+}
+
+/// One of the two encoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Audio,
+    Text,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +236,9 @@ impl TrainConfig {
         self.model.audio.paths_mut().into_iter().for_each(fix);
         self.model.text.paths_mut().into_iter().for_each(fix);
         fix(&mut self.checkpoint.dir);
+        if let Some(p) = &mut self.model.init {
+            fix(p);
+        }
     }
 
     /// Every bad value, each naming its key.
@@ -248,6 +270,12 @@ impl TrainConfig {
             (3..=MAX_TOKENS).contains(&self.model.max_tokens),
             "model.max_tokens",
             &format!("must be 3 ([CLS] x [SEP]) to {MAX_TOKENS}"),
+        );
+        let freeze = &self.model.freeze;
+        check(
+            !freeze.iter().enumerate().any(|(i, p)| freeze[..i].contains(p)),
+            "model.freeze",
+            "names an encoder twice",
         );
         check(self.optimizer.kind == "adam", "optimizer.kind", "the optimizers are: adam");
         check(
@@ -300,6 +328,7 @@ const PATH_KEYS: &[&str] = &[
     "data.val_waveforms",
     "model.audio.pretrained",
     "model.text.dir",
+    "model.init",
     "checkpoint.dir",
 ];
 

@@ -47,6 +47,7 @@ pub fn step<B: AutodiffBackend>(
     model: &Clap<B>,
     devices: &[B::Device],
     batch: &TrainBatch,
+    frozen: Frozen,
 ) -> (Tensor<B, 1>, GradientsParams) {
     let main = &devices[0];
     let ranges = shard_ranges(batch.mel.batch, devices.len());
@@ -58,7 +59,7 @@ pub fn step<B: AutodiffBackend>(
     let mut text = Vec::with_capacity(ranges.len());
     for (k, rows) in ranges.iter().enumerate() {
         let (replica, device) = if k == 0 { (model, main) } else { (&copies[k - 1], &devices[k]) };
-        let (a, t) = forward_part(replica, batch, rows.clone(), device);
+        let (a, t) = forward_part(replica, batch, rows.clone(), device, frozen);
         audio.push(a.to_device(main));
         text.push(t.to_device(main));
     }
@@ -77,6 +78,15 @@ pub fn step<B: AutodiffBackend>(
     (loss, sum.grads())
 }
 
+/// Encoders that do not train: they run on the inner (non-autodiff) backend, in inference mode, and
+/// their outputs enter the graph as constants, so no gradient reaches them and their BatchNorm
+/// statistics stay as loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Frozen {
+    pub audio: bool,
+    pub text: bool,
+}
+
 /// Normalised audio and text embeddings of the batch rows `rows`, on `device`.
 ///
 /// # Shapes
@@ -86,14 +96,28 @@ fn forward_part<B: AutodiffBackend>(
     batch: &TrainBatch,
     rows: Range<usize>,
     device: &B::Device,
+    frozen: Frozen,
 ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    use crate::model::encoder::{AudioEncoder, TextEncoder};
     let mel = &batch.mel;
     let per = mel.frames * mel.n_mels;
-    let data = mel.data[rows.start * per..rows.end * per].to_vec();
-    let x = Tensor::<B, 3>::from_data(TensorData::new(data, [rows.len(), mel.frames, mel.n_mels]), device);
-    let audio = model.encode_audio(x, &batch.valid_frames[rows.clone()]);
-    let (ids, mask, types) = batch.tokens.rows(rows).to_tensors::<B>(device);
-    (audio, model.encode_text(ids, mask, types))
+    let data =
+        TensorData::new(mel.data[rows.start * per..rows.end * per].to_vec(), [rows.len(), mel.frames, mel.n_mels]);
+    let valid = &batch.valid_frames[rows.clone()];
+    let audio = if frozen.audio {
+        let x = Tensor::<B::InnerBackend, 3>::from_data(data, device);
+        model.project_audio(Tensor::from_inner(model.audio_encoder.valid().encode(x, valid)))
+    } else {
+        model.encode_audio(Tensor::<B, 3>::from_data(data, device), valid)
+    };
+    let text = if frozen.text {
+        let (ids, mask, types) = batch.tokens.rows(rows).to_tensors::<B::InnerBackend>(device);
+        model.project_text(Tensor::from_inner(model.text_encoder.valid().encode(ids, mask, types)))
+    } else {
+        let (ids, mask, types) = batch.tokens.rows(rows).to_tensors::<B>(device);
+        model.encode_text(ids, mask, types)
+    };
+    (audio, text)
 }
 
 #[cfg(test)]

@@ -179,6 +179,7 @@ pub(crate) fn check_same_run(saved: &Path, checkpoint: &Path, cfg: &TrainConfig)
     );
     same("model.shared_dim", old.model.shared_dim.to_string(), cfg.model.shared_dim.to_string());
     same("model.max_tokens", old.model.max_tokens.to_string(), cfg.model.max_tokens.to_string());
+    same("model.freeze", format!("{:?}", old.model.freeze), format!("{:?}", cfg.model.freeze));
     same("model.audio", format!("{:?}", old.model.audio.encoder()), format!("{:?}", cfg.model.audio.encoder()));
     // The text settings but the folder (which may move with the run; its vocabulary is compared below).
     let text = |t: &super::config::TextSection| {

@@ -15,7 +15,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use clap_tools_backends::{burn, AutodiffSelected};
 
-use super::config::TrainConfig;
+use super::config::{Part, TrainConfig};
 use super::data::{Loader, TrainSource};
 use super::run::{
     check_same_run, checkpoints_dir, first_non_finite, latest_checkpoint, prune, restore_best, save_checkpoint,
@@ -123,6 +123,41 @@ fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     Ok(Prepared { tokenizer, logmel, train_join, val, config })
 }
 
+/// The weights of `model.init` (a clap-tools checkpoint folder or a reference `.pth`), checked to be
+/// the model of `config`.
+fn init_from<B: AutodiffBackend>(
+    path: &Path,
+    cfg: &TrainConfig,
+    config: &ClapConfig,
+    device: &B::Device,
+) -> Result<Clap<B>> {
+    let (model, saved) = if path.is_dir() {
+        Clap::<B>::load_dir(path, device)?
+    } else {
+        Clap::<B>::load_reference(path, &cfg.model.text.dir().join("config.json"), cfg.data.sample_rate, device)?
+    };
+    let differs: Vec<&str> = [
+        ("[model.audio]", saved.audio != config.audio),
+        ("[model.text]", saved.text != config.text),
+        ("model.shared_dim", saved.shared_dim != config.shared_dim),
+        ("data.sample_rate", saved.sample_rate != config.sample_rate),
+    ]
+    .into_iter()
+    .filter_map(|(k, d)| d.then_some(k))
+    .collect();
+    if !differs.is_empty() {
+        return Err(Error::file(
+            path,
+            format!(
+                "model.init: this checkpoint's model differs from the config's in {} (its clap.json or weights give the shape to put in the config)",
+                differs.join(", ")
+            ),
+        ));
+    }
+    tracing::info!("starting from the weights of {} (new optimizer, schedule from 0)", path.display());
+    Ok(model)
+}
+
 /// What a run would train on and with (`train --dry-run`): the data as joined and the model's size.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Plan {
@@ -144,6 +179,10 @@ pub struct Plan {
     pub epochs: f64,
     /// The run folder already holds checkpoints (`--resume` continues it).
     pub run_exists: bool,
+    /// The weights a new run starts from.
+    pub init: Option<PathBuf>,
+    /// Encoders that do not train.
+    pub frozen: Vec<Part>,
 }
 
 /// Read the data and build the model of `cfg` (on the CPU, weights as initialised) without
@@ -170,6 +209,8 @@ pub fn plan(cfg: &TrainConfig) -> Result<Plan> {
         batch_size: cfg.train.batch_size,
         epochs: cfg.schedule.total_iterations as f64 * cfg.train.batch_size as f64 / train_captions.max(1) as f64,
         run_exists: latest_checkpoint(run)?.is_some() || run.join("best").exists(),
+        init: cfg.model.init.clone(),
+        frozen: cfg.model.freeze.clone(),
     })
 }
 
@@ -261,13 +302,19 @@ pub fn train_on<B: AutodiffBackend>(
                 tracing::warn!("{}: no checkpoint to resume from; starting a new run", run.display());
             }
             B::seed(&device, cfg.train.seed);
-            let mut model = config.init::<B>(&device)?;
-            if let Some(audio) = cfg.model.audio.load_pretrained::<B>(&config.audio, &device)? {
-                model.audio_encoder = audio;
-            }
-            if let Some(text) = cfg.model.text.load_pretrained::<B>(&device)? {
-                model.text_encoder = text;
-            }
+            let model = match &cfg.model.init {
+                Some(path) => init_from::<B>(path, cfg, &config, &device)?,
+                None => {
+                    let mut model = config.init::<B>(&device)?;
+                    if let Some(audio) = cfg.model.audio.load_pretrained::<B>(&config.audio, &device)? {
+                        model.audio_encoder = audio;
+                    }
+                    if let Some(text) = cfg.model.text.load_pretrained::<B>(&device)? {
+                        model.text_encoder = text;
+                    }
+                    model
+                }
+            };
             (
                 model,
                 TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 },
@@ -283,6 +330,10 @@ pub fn train_on<B: AutodiffBackend>(
     }
     state.devices = devices.len();
     let start = state.iteration;
+    let frozen = super::parallel::Frozen {
+        audio: cfg.model.freeze.contains(&Part::Audio),
+        text: cfg.model.freeze.contains(&Part::Text),
+    };
     write_json(&run.join("config.json"), cfg)?;
     let mut log = Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?;
     let mut tensorboard = match cfg.train.tensorboard {
@@ -318,7 +369,7 @@ pub fn train_on<B: AutodiffBackend>(
         // burn's backends keep one random stream (the device argument is not used): one seed per
         // iteration makes dropout a function of (seed, iteration).
         B::seed(&device, seed_for(cfg.train.seed, i));
-        let (loss, grads) = super::parallel::step(&model, devices, &batch);
+        let (loss, grads) = super::parallel::step(&model, devices, &batch, frozen);
         let loss_value: f32 = loss.into_scalar().elem();
         if !loss_value.is_finite() {
             return Err(Error::Training {

@@ -94,7 +94,7 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
     let device = Default::default();
     let model = small_model(&device);
     let batch = batch(7);
-    let (loss, grads) = parallel::step(&model, &[device, device], &batch);
+    let (loss, grads) = parallel::step(&model, &[device, device], &batch, Default::default());
 
     // The same parts (rows 0..4 and 4..7) through one model on one device, the loss over all 7.
     let mut audio = Vec::new();
@@ -124,7 +124,7 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
 
     // One device alone sees a different batch split (BatchNorm over 7 rows): not the same loss, so
     // the comparison above is not vacuous.
-    let (single, _) = parallel::step(&model, &[device], &batch);
+    let (single, _) = parallel::step(&model, &[device], &batch, Default::default());
     let single: f32 = single.into_scalar();
     assert!((single - got).abs() > 1e-7, "one device {single} vs two {got}");
 }

@@ -214,6 +214,56 @@ fn overrides_and_dry_run() {
     let log_loss = log_lines(&want_dir)[0]["loss"].as_f64().unwrap();
     assert!((scalars["train/loss"][0][1].as_f64().unwrap() - log_loss).abs() < 1e-6 * log_loss.abs().max(1.0));
 
+    // Fine-tuning: a new run from that run's best, the audio encoder frozen. Its weights and
+    // BatchNorm statistics come out as they went in; the text encoder trains.
+    let tuned = elsewhere.join("tuned");
+    let mut args = vec!["train", "--config", s(&cfg), "--init", "my run/best", "--set", "model.freeze=[\"audio\"]"];
+    args.extend_from_slice(&["--set", "checkpoint.dir=tuned", "--set", "schedule.total_iterations=3"]);
+    args.extend_from_slice(&["--set", "train.val_interval=3", "--set", "optimizer.lr=0.01"]);
+    let plan = crate::common::ok_in(&elsewhere, &[&args[..], &["--dry-run"]].concat());
+    assert!(
+        plan.contains("frozen: [Audio]") && plan.contains(&format!("start: {}", want_dir.join("best").display())),
+        "{plan}"
+    );
+    crate::common::ok_in(&elsewhere, &args);
+    let script = r#"
+import json, struct, sys
+import numpy as np
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert a.keys() == b.keys()
+same = lambda p: all(a[k] == b[k] for k in a if k.startswith(p))
+print(json.dumps({"audio": same("audio_encoder."), "text": same("text_encoder."), "audio_keys": sum(k.startswith("audio_encoder.") for k in a)}))
+"#;
+    let out = Command::new(crate::common::python())
+        .args(["-c", script, s(&want_dir.join("best/model.safetensors")), s(&tuned.join("best/model.safetensors"))])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((cmp["audio"].as_bool(), cmp["text"].as_bool()), (Some(true), Some(false)), "{cmp}");
+    assert!(cmp["audio_keys"].as_u64().unwrap() > 10, "{cmp}");
+    // A checkpoint of another model shape is refused by name; so is a bad freeze value.
+    let err = fails(&[
+        "train",
+        "--config",
+        s(&cfg),
+        "--init",
+        s(&want_dir.join("best")),
+        "--set",
+        "model.shared_dim=8",
+        "--set",
+        &format!("checkpoint.dir={}", s(&dir.path().join("refused"))),
+    ]);
+    assert!(err.contains("model.init") && err.contains("model.shared_dim"), "{err}");
+    let err = fails(&["train", "--config", s(&cfg), "--set", "model.freeze=[\"audi\"]", "--dry-run"]);
+    assert!(err.contains("model.freeze") && err.contains("audi"), "{err}");
+
     for (set, want) in [
         ("train.batch_size=big", "--set: train.batch_size=big: invalid type"),
         ("train.batchsize=8", "train.batchsize"),
