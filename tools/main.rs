@@ -10,6 +10,7 @@ mod cmd_import;
 mod cmd_inspect;
 mod cmd_metrics;
 mod cmd_pack;
+mod cmd_runs;
 mod cmd_scan;
 mod cmd_split;
 mod cmd_submit;
@@ -55,6 +56,7 @@ enum Command {
     Train(cmd_train::Args),
     Eval(cmd_eval::Args),
     Submit(cmd_submit::Args),
+    Runs(cmd_runs::Args),
 }
 
 fn main() {
@@ -71,6 +73,7 @@ fn main() {
         .init();
     let result = match cli.command {
         Command::Scan(a) => cmd_scan::run(a),
+        Command::Runs(a) => cmd_runs::run(a),
         Command::Import(s) => cmd_import::run(s),
         Command::Export(t) => cmd_export::run(t),
         Command::Concat(a) => cmd_concat::run(a),

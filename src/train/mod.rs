@@ -6,5 +6,6 @@ pub mod config;
 pub mod data;
 pub mod parallel;
 pub mod run;
+pub mod runs;
 pub mod tensorboard;
 pub mod trainer;

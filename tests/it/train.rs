@@ -248,6 +248,44 @@ print(json.dumps({"audio": same("audio_encoder."), "text": same("text_encoder.")
     let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((cmp["audio"].as_bool(), cmp["text"].as_bool()), (Some(true), Some(false)), "{cmp}");
     assert!(cmp["audio_keys"].as_u64().unwrap() > 10, "{cmp}");
+    // The two runs side by side, and their curves on one figure.
+    let table = crate::common::ok_in(&elsewhere, &["runs", "my run", "tuned", "--plot", "curves.svg"]);
+    assert!(table.contains("my run") && table.contains("tuned"), "{table}");
+    assert!(
+        table.contains("model.freeze") && table.contains("checkpoint.dir") && table.contains("optimizer.lr"),
+        "{table}"
+    );
+    let svg = std::fs::read_to_string(elsewhere.join("curves.svg")).unwrap();
+    // Two panels (loss, validation R@1), a line per run in each, legends with the run names.
+    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() >= 4, "{svg}");
+    assert!(
+        svg.contains("\nmy run\n") && svg.contains("\ntuned\n") && svg.contains("training loss"),
+        "{}",
+        svg.lines().filter(|l| l.contains("<text")).take(12).collect::<Vec<_>>().join("\n")
+    );
+    crate::common::ok_in(&elsewhere, &["runs", "my run", "tuned", "--plot", "curves.png"]);
+    let png = std::fs::read(elsewhere.join("curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap())),
+        (1200, 500)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&crate::common::ok_in(&elsewhere, &["runs", "my run", "tuned", "--json"])).unwrap();
+    assert_eq!(json["runs"][0]["loss"].as_array().unwrap().len(), 3, "{json}");
+    assert_eq!(json["runs"][1]["best_iteration"], 3, "{json}");
+    // Not a run; a plot format that is not one; a broken log line named.
+    let err = fails(&["runs", s(&data)]);
+    assert!(err.contains("not a run folder"), "{err}");
+    let (good, _, err) = crate::common::run_in(&elsewhere, &["runs", "my run", "--plot", "curves.jpg"]);
+    assert!(!good && err.contains("curves.jpg") && err.contains(".svg or .png"), "{err}");
+    let log = want_dir.join("log.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, format!("{text}{{\"iteration\": 4, \"loss\"\n")).unwrap();
+    let err = fails(&["runs", s(&want_dir)]);
+    assert!(err.contains("log.jsonl:5"), "{err}");
+    std::fs::write(&log, text).unwrap();
+
     // A checkpoint of another model shape is refused by name; so is a bad freeze value.
     let err = fails(&[
         "train",
