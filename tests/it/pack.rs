@@ -252,6 +252,16 @@ fn layout_shards_slices_and_settings() {
     }
     let all_ids = ids_in_shards(&out);
     assert_eq!(all_ids.len(), 10);
+    // Without a terminal (a log, a pipe): plain progress lines, here one per update and the last.
+    let logged = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["pack", s(&csv), "-o", s(&dir.path().join("logged")), "--sample-rate", "32000", "--jobs", "1"])
+        .env("CLAP_TOOLS_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&logged.stderr);
+    assert!(logged.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("/10 files (")).collect();
+    assert!(lines.len() >= 10 && lines.last().unwrap().contains(" 10/10 files ("), "{err}");
     // The reader: whole and cropped, f16 values close to the f32 truth.
     let reader = WaveformReader::from_index(&out.join("waveform.csv")).unwrap();
     let whole = reader.read("clip 003.wav").unwrap();
