@@ -85,8 +85,10 @@ fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
     let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
     let io = |e: std::io::Error| Error::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut head = [0u8; 12];
-    let got = read_up_to(&mut file, &mut head).map_err(io)?;
+    let mut head = Vec::with_capacity(12);
+    (&mut file).take(12).read_to_end(&mut head).map_err(io)?;
+    let got = head.len();
+    head.resize(12, 0);
     if got < 8 || &head[..6] != b"\x93NUMPY" {
         return Err(bad("no NUMPY magic"));
     }
@@ -129,19 +131,6 @@ fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
         return Err(bad(&format!("more data bytes than shape {shape:?} holds")));
     }
     Ok((file, Layout { shape, len, offset }))
-}
-
-/// Read until `buf` is full or the file ends; the count read.
-fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// The longest header read (numpy writes well under 1 KiB).

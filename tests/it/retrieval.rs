@@ -151,6 +151,16 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     assert_eq!(sims_dir.shape, sims32.shape);
     let worst = sims32.data.iter().zip(&sims_dir.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "packed and decoded scores differ by {worst}");
+    // Submissions from the packed clips, unless --audio-dir is given.
+    let submit = |out: &str, extra: &[&str]| {
+        let mut args = vec!["submit", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert)];
+        args.extend_from_slice(&["--queries", "retrieval_captions.csv", "-o", out]);
+        if !extra.contains(&"--audio-dir") {
+            args.extend_from_slice(&["--waveforms", "packed/waveforms.parquet"]);
+        }
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
     // One unreadable file in the folder: an error naming it, before any scoring, nothing written.
     let broken = dir.join("broken_audio");
     std::fs::create_dir_all(&broken).unwrap();
@@ -161,22 +171,7 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
         }
     }
     std::fs::write(broken.join("liar.wav"), b"RIFF\xff\xff\xff\xffWAVEfmt junk").unwrap();
-    let (good, _, err) = run_in(
-        dir,
-        &[
-            "submit",
-            "--checkpoint",
-            s(&ckpt),
-            "--text-encoder",
-            s(&bert),
-            "--queries",
-            "retrieval_captions.csv",
-            "--audio-dir",
-            "broken_audio",
-            "-o",
-            "broken_submission",
-        ],
-    );
+    let (good, _, err) = submit("broken_submission", &["--audio-dir", "broken_audio"]);
     assert!(
         !good && err.contains("broken_audio") && err.contains("liar.wav") && err.contains("1 audio files"),
         "{err}"
@@ -190,19 +185,6 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     assert!(!good && err.contains("--audio-dir") && err.contains("--waveforms"), "{err}");
 
     // Submissions, read back with pandas as the challenge reads them.
-    let submit = |out: &str, extra: &[&str]| {
-        let mut args = vec!["submit", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert)];
-        args.extend_from_slice(&[
-            "--queries",
-            "retrieval_captions.csv",
-            "--waveforms",
-            "packed/waveforms.parquet",
-            "-o",
-            out,
-        ]);
-        args.extend_from_slice(extra);
-        run_in(dir, &args)
-    };
     for (format, label) in [("2025", "Doe_INST_task6_1"), ("2024", "Doe_INST_task6_2")] {
         let (good, stdout, stderr) = submit("submission", &["--format", format, "--label", label]);
         assert!(good, "{stderr}");
@@ -228,22 +210,7 @@ print("ok")
     assert!(meta.contains("FILL IN"), "{meta}");
     // A label that is not one; an output folder that is a file.
     // From the audio folder, the same queries and clips.
-    let (good, _, err) = run_in(
-        dir,
-        &[
-            "submit",
-            "--checkpoint",
-            s(&ckpt),
-            "--text-encoder",
-            s(&bert),
-            "--queries",
-            "retrieval_captions.csv",
-            "--audio-dir",
-            "retrieval_audio",
-            "-o",
-            "from_dir",
-        ],
-    );
+    let (good, _, err) = submit("from_dir", &["--audio-dir", "retrieval_audio"]);
     assert!(good, "{err}");
     let header = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap().lines().next().unwrap().to_string();
     assert_eq!(header("from_dir/clap-tools_task6_1.output.csv"), header("submission/Doe_INST_task6_1.output.csv"));
