@@ -40,6 +40,18 @@ fn retrieval_set(dir: &Path) {
     .unwrap();
 }
 
+/// Pack the set's audio folder (scan → pack, at 32 kHz, into `packed/`) and give the reference-layout
+/// checkpoint and a BERT folder for it.
+fn pack_and_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
+    ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
+    let bert = dir.join("bert");
+    std::fs::create_dir_all(&bert).unwrap();
+    std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
+    std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    (model("checkpoint/reference.pth"), bert)
+}
+
 #[test]
 fn a_retrieval_set_goes_through_import_pack_and_eval() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,13 +95,7 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     let text = ok_in(dir, &["inspect", "queries.parquet"]);
     assert!(text.contains("3 queries (3 distinct texts), 2 with relevance judgements"), "{text}");
 
-    ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
-    ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
-    let ckpt = model("checkpoint/reference.pth");
-    let bert = dir.join("bert");
-    std::fs::create_dir_all(&bert).unwrap();
-    std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
-    std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    let (ckpt, bert) = pack_and_model(dir);
     let eval = |queries: &str, extra: &[&str]| -> serde_json::Value {
         let mut args =
             vec!["eval", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert), "--queries", queries, "--json"];
@@ -241,13 +247,7 @@ fn captions_with_relevance_give_both_sets_of_figures() {
         clip("Stream_ Honiton.wav", &["Water flows, fast and loud.", "A stream."]),
     ]});
     std::fs::write(dir.join("captions.json"), json.to_string()).unwrap();
-    ok_in(dir, &["scan", "retrieval_audio", "-r", "-o", "wav.csv"]);
-    ok_in(dir, &["pack", "wav.csv", "-o", "packed", "--sample-rate", "32000"]);
-    let ckpt = model("checkpoint/reference.pth");
-    let bert = dir.join("bert");
-    std::fs::create_dir_all(&bert).unwrap();
-    std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
-    std::fs::copy(model("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    let (ckpt, bert) = pack_and_model(dir);
     let eval = |extra: &[&str]| {
         let mut args = vec![
             "eval",
