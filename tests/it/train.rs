@@ -312,6 +312,49 @@ print(json.dumps({"audio": same("audio_encoder."), "text": same("text_encoder.")
     }
 }
 
+/// Fine-tuning from the reference's released checkpoint layout (a narrow CNN14 and a 2-layer BERT
+/// in `state_dict`, as tests/fixtures/model/audio.py writes it), the text encoder frozen; a config of
+/// another shape is refused naming the section.
+#[test]
+fn fine_tunes_from_a_reference_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
+    let bert = dir.path().join("bert");
+    std::fs::create_dir_all(&bert).unwrap();
+    std::fs::copy(fixtures.join("text/bert/config.json"), bert.join("config.json")).unwrap();
+    std::fs::copy(fixtures.join("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    let config = |channels: &str| {
+        format!(
+            "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"cnn14\"\nchannels = {channels}\n\n\
+             [model.text]\nkind = \"bert\"\ndir = \"{}\"\npretrained = false\n\n[schedule]\nwarmup_iterations = 1\ntotal_iterations = 3\n\n\
+             [train]\nbatch_size = 4\nval_interval = 3\nseed = 1\nworkers = 1\n\n[checkpoint]\ndir = \"run\"\nevery = 3\n",
+            crate::common::demo_data_toml(&data),
+            s(&fixtures.join("checkpoint/reference.pth")),
+            s(&bert)
+        )
+    };
+    std::fs::write(dir.path().join("ft.toml"), config("[8, 16, 16, 32, 32, 64]")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["train", "--config", "ft.toml"])
+        .current_dir(dir.path())
+        .env("CLAP_TOOLS_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("starting from the weights of"), "{err}");
+    assert!(dir.path().join("run/best/model.safetensors").is_file());
+    std::fs::write(dir.path().join("ft.toml"), config("[8, 16, 16, 32, 32, 32]")).unwrap();
+    let err = fails(&[
+        "train",
+        "--config",
+        s(&dir.path().join("ft.toml")),
+        "--set",
+        &format!("checkpoint.dir={}", s(&dir.path().join("run2"))),
+    ]);
+    assert!(err.contains("reference.pth") && err.contains("[model.audio]"), "{err}");
+}
+
 #[test]
 fn config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
