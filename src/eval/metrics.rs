@@ -495,6 +495,19 @@ fn relevance_or_message(
     Ok((metrics, results))
 }
 
+/// [`relevance`] over some rows of a row-major matrix of `shape`: `judged` holds each scored row and
+/// its relevant columns (rows left out are unjudged).
+pub fn relevance_of_rows(
+    data: &[f32],
+    shape: &[usize],
+    judged: &[(usize, Vec<usize>)],
+) -> Result<(RelevanceMetrics, Vec<QueryResult>)> {
+    let cols = shape.get(1).copied().unwrap_or(0);
+    let rows: Vec<f32> = judged.iter().flat_map(|(i, _)| data[i * cols..(i + 1) * cols].iter().copied()).collect();
+    let relevant: Vec<Vec<usize>> = judged.iter().map(|(_, r)| r.clone()).collect();
+    relevance(&rows, &[judged.len(), cols], &relevant)
+}
+
 /// AP@k of one query from the 0-based ranks of its relevant clips (any order): sorted, the i-th
 /// (1-based) with rank `r < k` adds `i / (r + 1)`; the sum is divided by the number of relevant clips.
 pub fn average_precision_at_k(ranks: &[f64], k: usize) -> f64 {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::metrics::{evaluate_grouped, relevance, Metrics, RelevanceMetrics};
+use super::metrics::{evaluate_grouped, relevance_of_rows, Metrics, RelevanceMetrics};
 use crate::error::{Error, Result};
 use crate::manifest::text::{read_utf8_or_latin1, Delimited};
 
@@ -72,8 +72,6 @@ pub fn score(path: &Path, data: &[f32], shape: &[usize]) -> Result<Scored> {
         let clip_of: Vec<usize> = relevant.iter().map(|r| r[0]).collect();
         return Ok(Scored::Grouped(evaluate_grouped(data, shape, &clip_of)?));
     }
-    let judged: Vec<usize> = (0..*rows).filter(|&i| !relevant[i].is_empty()).collect();
-    let sub: Vec<f32> = judged.iter().flat_map(|&i| data[i * cols..(i + 1) * cols].iter().copied()).collect();
-    let rel: Vec<Vec<usize>> = judged.iter().map(|&i| relevant[i].clone()).collect();
-    Ok(Scored::Relevance(relevance(&sub, &[judged.len(), *cols], &rel)?.0))
+    let judged: Vec<(usize, Vec<usize>)> = relevant.into_iter().enumerate().filter(|(_, r)| !r.is_empty()).collect();
+    Ok(Scored::Relevance(relevance_of_rows(data, shape, &judged)?.0))
 }

@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 use clap_tools_backends::burn;
 
 use super::evaluate::{load_with_tokenizer, similarities, ClipSource, Clips};
-use super::metrics::{relevance, RelevanceMetrics};
+use super::metrics::{relevance_of_rows, RelevanceMetrics};
 use crate::error::{Error, Result};
 use crate::manifest::clotho_retrieval::{assign_relevance, match_file_name, read_relevance};
 use crate::model::checkpoint::{Embedder, ModelSource};
@@ -162,16 +162,21 @@ pub struct Scored {
 /// The candidate clips, sorted, and where their waveforms are.
 struct Loaded {
     audio_ids: Vec<String>,
-    reader: Option<WaveformReader>,
-    files: HashMap<String, (PathBuf, usize)>,
+    waves: Waves,
     sample_rate: u32,
+}
+
+/// The waveforms of a [`Loaded`] set: packed shards, or files with their lengths at the model's rate.
+enum Waves {
+    Packed(WaveformReader),
+    Files(HashMap<String, (PathBuf, usize)>),
 }
 
 impl Loaded {
     fn source(&self) -> ClipSource<'_> {
-        match &self.reader {
-            Some(r) => ClipSource::Packed(r),
-            None => ClipSource::Files { files: &self.files, sample_rate: self.sample_rate },
+        match &self.waves {
+            Waves::Packed(r) => ClipSource::Packed(r),
+            Waves::Files(files) => ClipSource::Files { files, sample_rate: self.sample_rate },
         }
     }
 }
@@ -184,35 +189,34 @@ const LISTED: usize = 5;
 /// without some of its clips would be a different task).
 fn candidates(c: &Candidates, sample_rate: u32) -> Result<Loaded> {
     use rayon::prelude::*;
-    let mut loaded = Loaded { audio_ids: Vec::new(), reader: None, files: HashMap::new(), sample_rate };
-    match c {
+    let loaded = match c {
         Candidates::Packed(index) => {
             let mut pairs = read_index_at(index, sample_rate)?;
             pairs.sort();
-            loaded.audio_ids = pairs.iter().map(|(id, _)| id.clone()).collect();
-            loaded.reader = Some(WaveformReader::from_pairs(pairs));
+            let audio_ids = pairs.iter().map(|(id, _)| id.clone()).collect();
+            Loaded { audio_ids, waves: Waves::Packed(WaveformReader::from_pairs(pairs)), sample_rate }
         }
         Candidates::AudioDir(dir) => {
             use crate::manifest::scan::{list_audio, IdFrom, ScanOptions};
             let listing = list_audio(dir, &ScanOptions { recursive: true, id_from: IdFrom::Name })?;
-            let probed: Vec<_> = listing
+            // Each file's length at the model's rate, from its header (for ordering batches).
+            let lengths: Vec<Result<usize, String>> = listing
                 .files
                 .par_iter()
-                .map(|(id, path)| {
+                .map(|(_, path)| {
                     let p = crate::audio::probe::probe(path)?;
-                    let len = match (p.frames, p.sample_rate) {
+                    Ok(match (p.frames, p.sample_rate) {
                         (Some(n), Some(sr)) if sr > 0 => (n as f64 * sample_rate as f64 / sr as f64) as usize,
                         _ => 0,
-                    };
-                    Ok::<_, String>((id.clone(), path.clone(), len))
+                    })
                 })
                 .collect();
+            let mut files = HashMap::new();
             let mut bad = Vec::new();
-            for (r, (_, path)) in probed.into_iter().zip(&listing.files) {
-                match r {
-                    Ok((id, path, len)) => {
-                        loaded.audio_ids.push(id.clone());
-                        loaded.files.insert(id, (path, len));
+            for ((id, path), len) in listing.files.into_iter().zip(lengths) {
+                match len {
+                    Ok(len) => {
+                        files.insert(id, (path, len));
                     }
                     Err(e) => bad.push(format!("{}: {e}", path.display())),
                 }
@@ -229,9 +233,11 @@ fn candidates(c: &Candidates, sample_rate: u32) -> Result<Loaded> {
                     ),
                 ));
             }
-            loaded.audio_ids.sort();
+            let mut audio_ids: Vec<String> = files.keys().cloned().collect();
+            audio_ids.sort();
+            Loaded { audio_ids, waves: Waves::Files(files), sample_rate }
         }
-    }
+    };
     if loaded.audio_ids.is_empty() {
         return Err(Error::file(c.path(), "holds no clips"));
     }
@@ -301,10 +307,7 @@ pub(crate) fn score_judged(
     sims: &[f32],
     judged: &[(usize, Vec<usize>)],
 ) -> Result<(RelevanceMetrics, Vec<QueryResultRow>)> {
-    let n = audio_ids.len();
-    let rows: Vec<f32> = judged.iter().flat_map(|(i, _)| sims[i * n..(i + 1) * n].iter().copied()).collect();
-    let relevant: Vec<Vec<usize>> = judged.iter().map(|(_, r)| r.clone()).collect();
-    let (metrics, per_query) = relevance(&rows, &[judged.len(), n], &relevant)?;
+    let (metrics, per_query) = relevance_of_rows(sims, &[queries.len(), audio_ids.len()], judged)?;
     let results = judged
         .iter()
         .zip(per_query)
