@@ -88,9 +88,9 @@ pub fn concat(inputs: &[PathBuf], output: &Path) -> Result<ConcatReport> {
                     crate::table::write_waveforms(output, &rows)?;
                     Ok(rep)
                 }
-                Table::Embeddings => Err(Error::file(
+                Table::Embeddings | Table::IndexClips => Err(Error::file(
                     &inputs[0],
-                    "embeddings tables are not concatenated (their rows index a .npy beside them)",
+                    format!("{} tables are not concatenated (their rows index a .npy beside them)", table.name()),
                 )),
                 Table::Queries | Table::QueryResults => Err(Error::file(
                     &inputs[0],

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod index;
 pub mod inspect;
 pub mod isolate;
 pub mod manifest;

@@ -1,5 +1,5 @@
 //! NumPy `.npy` files of little-endian float32 (format 1.0/2.0/3.0), read and written: the exchange
-//! format of fixtures, features and embeddings.
+//! format of fixtures, features and embeddings; float16 too, for the halved embeddings of an index.
 
 use std::path::Path;
 
@@ -16,7 +16,7 @@ pub struct Array {
 /// large matrix is held in memory once.
 pub fn read_f32(path: &Path) -> Result<Array> {
     use std::io::{Read, Seek};
-    let (mut file, layout) = open(path)?;
+    let (mut file, layout) = open(path, &[Dtype::F32])?;
     let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
     file.seek(std::io::SeekFrom::Start(layout.offset)).map_err(|e| Error::io(path, e))?;
     // One read straight into the result's bytes (then byte order fixed in place where the machine is
@@ -32,25 +32,69 @@ pub fn read_f32(path: &Path) -> Result<Array> {
     Ok(Array { shape: layout.shape, data })
 }
 
-/// A float32 `.npy` file's data mapped into memory (read-only, no copy), or read where it cannot be
-/// (a big-endian machine, data not 4-byte aligned in the file).
+/// The element types read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F16,
+}
+
+impl Dtype {
+    fn descr(self) -> &'static str {
+        match self {
+            Dtype::F32 => "<f4",
+            Dtype::F16 => "<f2",
+        }
+    }
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 => 2,
+        }
+    }
+}
+
+/// A float32 (or float16) `.npy` file's data mapped into memory (read-only, no copy), or read where it
+/// cannot be (a big-endian machine, data not aligned in the file).
 pub struct MappedArray {
     pub shape: Vec<usize>,
+    pub dtype: Dtype,
     data: Mapped,
 }
 
 enum Mapped {
     Map(memmap2::Mmap, usize, usize),
     Read(Vec<f32>),
+    ReadF16(Vec<half::f16>),
+}
+
+/// The values of a [`MappedArray`], by element type.
+pub enum Values<'a> {
+    F32(&'a [f32]),
+    F16(&'a [half::f16]),
 }
 
 impl MappedArray {
-    /// The values, row-major.
+    /// The values, row-major, of a float32 array (what [`map_f32`] returns); empty for float16.
     pub fn data(&self) -> &[f32] {
-        match &self.data {
+        match self.values() {
+            Values::F32(v) => v,
+            Values::F16(_) => &[],
+        }
+    }
+
+    /// The values, row-major.
+    pub fn values(&self) -> Values<'_> {
+        match (&self.data, self.dtype) {
             // Checked when mapped: aligned and in bounds.
-            Mapped::Map(m, offset, len) => bytemuck::cast_slice(&m[*offset..*offset + len * 4]),
-            Mapped::Read(v) => v,
+            (Mapped::Map(m, offset, len), Dtype::F32) => {
+                Values::F32(bytemuck::cast_slice(&m[*offset..*offset + len * 4]))
+            }
+            (Mapped::Map(m, offset, len), Dtype::F16) => {
+                Values::F16(bytemuck::cast_slice(&m[*offset..*offset + len * 2]))
+            }
+            (Mapped::Read(v), _) => Values::F32(v),
+            (Mapped::ReadF16(v), _) => Values::F16(v),
         }
     }
 }
@@ -59,30 +103,52 @@ impl MappedArray {
 /// large matrix read once is about half the time of reading it. The file must not be truncated while
 /// the array is alive.
 pub fn map_f32(path: &Path) -> Result<MappedArray> {
-    let (file, layout) = open(path)?;
-    if cfg!(target_endian = "little") && layout.offset.is_multiple_of(4) && layout.len > 0 {
+    map_as(path, &[Dtype::F32])
+}
+
+/// [`map_f32`] for a float32 or float16 file.
+pub fn map_float(path: &Path) -> Result<MappedArray> {
+    map_as(path, &[Dtype::F32, Dtype::F16])
+}
+
+fn map_as(path: &Path, dtypes: &[Dtype]) -> Result<MappedArray> {
+    let (file, layout) = open(path, dtypes)?;
+    let size = layout.dtype.size();
+    if cfg!(target_endian = "little") && layout.offset.is_multiple_of(size as u64) && layout.len > 0 {
         // SAFETY: the map is read-only and private; the file's length was checked to hold the data.
         let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(|e| Error::io(path, e))?;
         let (offset, len) = (layout.offset as usize, layout.len);
-        if map.len() >= offset + len * 4 && (map.as_ptr() as usize + offset).is_multiple_of(4) {
-            return Ok(MappedArray { shape: layout.shape, data: Mapped::Map(map, offset, len) });
+        if map.len() >= offset + len * size && (map.as_ptr() as usize + offset).is_multiple_of(size) {
+            return Ok(MappedArray { shape: layout.shape, dtype: layout.dtype, data: Mapped::Map(map, offset, len) });
         }
     }
+    if layout.dtype == Dtype::F16 {
+        use std::io::{Read, Seek};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(layout.offset)).map_err(|e| Error::io(path, e))?;
+        let mut bytes = vec![0u8; layout.len * 2];
+        file.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
+        let data = bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
+        return Ok(MappedArray { shape: layout.shape, dtype: Dtype::F16, data: Mapped::ReadF16(data) });
+    }
     let a = read_f32(path)?;
-    Ok(MappedArray { shape: a.shape, data: Mapped::Read(a.data) })
+    Ok(MappedArray { shape: a.shape, dtype: Dtype::F32, data: Mapped::Read(a.data) })
 }
 
-/// Where the data of a float32 `.npy` file is: after its header, exactly `len` values to the end.
+/// Where the data of a `.npy` file is: after its header, exactly `len` values to the end.
 struct Layout {
     shape: Vec<usize>,
+    dtype: Dtype,
     len: usize,
     offset: u64,
 }
 
 /// Open `path` and check its header against its length, before anything is allocated for the data.
-fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
+/// Its element type must be one of `dtypes`.
+fn open(path: &Path, dtypes: &[Dtype]) -> Result<(std::fs::File, Layout)> {
     use std::io::Read;
-    let bad = |m: &str| Error::file(path, format!("not a float32 .npy file: {m}"));
+    let kind = if dtypes.len() > 1 { "float32 or float16" } else { "float32" };
+    let bad = |m: &str| Error::file(path, format!("not a {kind} .npy file: {m}"));
     let io = |e: std::io::Error| Error::io(path, e);
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut head = Vec::with_capacity(12);
@@ -107,9 +173,9 @@ fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
     file.read_exact(&mut header).map_err(|_| bad("short header"))?;
     let header = std::str::from_utf8(&header).map_err(|_| bad("header not UTF-8"))?;
     let h = parse_header(header).map_err(|m| bad(&format!("header: {m}")))?;
-    if h.descr != "<f4" {
+    let Some(dtype) = dtypes.iter().copied().find(|d| d.descr() == h.descr) else {
         return Err(bad(&format!("dtype {:?}", h.descr)));
-    }
+    };
     if h.fortran_order {
         return Err(bad("Fortran order"));
     }
@@ -123,14 +189,15 @@ fn open(path: &Path) -> Result<(std::fs::File, Layout)> {
     let offset = start + header_len as u64;
     let file_len = file.metadata().map_err(io)?.len();
     let data_bytes = file_len.saturating_sub(offset);
-    let need = (len as u64).checked_mul(4).ok_or_else(|| bad(&format!("shape {shape:?} overflows")))?;
+    let need =
+        (len as u64).checked_mul(dtype.size() as u64).ok_or_else(|| bad(&format!("shape {shape:?} overflows")))?;
     if need > data_bytes {
         return Err(bad(&format!("fewer data bytes than shape {shape:?} needs ({data_bytes} of {need})")));
     }
     if need < data_bytes {
         return Err(bad(&format!("more data bytes than shape {shape:?} holds")));
     }
-    Ok((file, Layout { shape, len, offset }))
+    Ok((file, Layout { shape, dtype, len, offset }))
 }
 
 /// The longest header read (numpy writes well under 1 KiB).
@@ -264,27 +331,42 @@ impl Parser<'_> {
 
 /// Write a float32 `.npy` file (format 1.0), atomically.
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    let mut bytes = header_bytes(shape, data.len(), Dtype::F32)?;
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    crate::atomic::write_bytes(path, &bytes)
+}
+
+/// Write `data` rounded to float16 as a `.npy` file (format 1.0), atomically.
+pub fn write_f16(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    let mut bytes = header_bytes(shape, data.len(), Dtype::F16)?;
+    for v in data {
+        bytes.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+    }
+    crate::atomic::write_bytes(path, &bytes)
+}
+
+/// The magic, version and header of a `.npy` file of `len` values of `shape`, with room for the data.
+fn header_bytes(shape: &[usize], len: usize, dtype: Dtype) -> Result<Vec<u8>> {
     let n: usize = shape.iter().product();
-    if n != data.len() {
-        return Err(Error::Internal(format!("shape {shape:?} does not hold {} values", data.len())));
+    if n != len {
+        return Err(Error::Internal(format!("shape {shape:?} does not hold {len} values")));
     }
     let dims = match shape {
         [d] => format!("({d},)"),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {dims}, }}", dtype.descr());
     // Pad so that the data starts on a 64-byte boundary, ending with a newline.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
-    let mut bytes = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    let mut bytes = Vec::with_capacity(10 + header.len() + len * dtype.size());
     bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    crate::atomic::write_bytes(path, &bytes)
+    Ok(bytes)
 }
 
 #[cfg(test)]

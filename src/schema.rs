@@ -68,6 +68,8 @@ pub enum Table {
     Queries,
     /// One row per query of an evaluation (`eval --per-query`): where its relevant clips ranked.
     QueryResults,
+    /// One row per clip of a search index (`index build`), in the order of its embeddings.
+    IndexClips,
 }
 
 impl Table {
@@ -79,6 +81,7 @@ impl Table {
             Table::Embeddings => "embeddings",
             Table::Queries => "queries",
             Table::QueryResults => "query results",
+            Table::IndexClips => "index clips",
         }
     }
 
@@ -90,6 +93,7 @@ impl Table {
             Table::Embeddings => EMBEDDINGS,
             Table::Queries => QUERIES,
             Table::QueryResults => QUERY_RESULTS,
+            Table::IndexClips => INDEX_CLIPS,
         }
     }
 
@@ -109,6 +113,8 @@ impl Table {
         let has = |n: &str| names.contains(&n);
         if has(emb::EMBEDDING) && has(emb::AUDIO_ID) {
             Some(Table::Embeddings)
+        } else if has(idx::CAPTIONS) && has(idx::SOURCE_FILE) && has(idx::AUDIO_ID) {
+            Some(Table::IndexClips)
         } else if has(res::AP10) && has(res::QUERY) {
             Some(Table::QueryResults)
         } else if has(query::QUERY) && has(query::QUERY_INDEX) {
@@ -201,6 +207,17 @@ pub mod res {
     pub const AP16: &str = "ap16";
 }
 
+/// Column names of a search index's clips table.
+pub mod idx {
+    pub const AUDIO_ID: &str = "audio_id";
+    pub const SOURCE_FILE: &str = "source_file";
+    pub const HDF5_PATH: &str = "hdf5_path";
+    pub const DURATION: &str = "duration";
+    pub const DATASET: &str = "dataset";
+    pub const SPLIT: &str = "split";
+    pub const CAPTIONS: &str = "captions";
+}
+
 /// Column names of the failures table that `pack` writes beside its output (tab-separated).
 pub mod fail {
     pub const AUDIO_ID: &str = "audio_id";
@@ -279,6 +296,28 @@ static QUERY_RESULTS: &[Column] = &[
     col(res::AP10, Float64, false, "average precision at 10 (fraction)"),
     col(res::AP16, Float64, false, "average precision at 16 (fraction)"),
 ];
+
+static INDEX_CLIPS: &[Column] = &[
+    col(idx::AUDIO_ID, Utf8, false, "clip id, unique in the index; row i is embedding row i"),
+    col(idx::SOURCE_FILE, Utf8, true, "absolute path of the audio file embedded (or packed from)"),
+    col(idx::HDF5_PATH, Utf8, true, "absolute path of the HDF5 shard the clip was read from, when packed"),
+    col(idx::DURATION, Float64, true, "duration in seconds"),
+    col(idx::DATASET, Utf8, true, "source dataset, when a captions table named it"),
+    col(idx::SPLIT, Utf8, true, "the source's split, when a captions table named it"),
+    col(idx::CAPTIONS, Utf8List, true, "the clip's captions, when a captions table gave them"),
+];
+
+/// One clip of a search index: a row of the index clips table.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct IndexClip {
+    pub audio_id: String,
+    pub source_file: Option<String>,
+    pub hdf5_path: Option<String>,
+    pub duration: Option<f64>,
+    pub dataset: Option<String>,
+    pub split: Option<String>,
+    pub captions: Option<Vec<String>>,
+}
 
 /// One retrieval query: a row of the queries table.
 #[derive(Debug, Clone, Default, PartialEq)]

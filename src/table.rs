@@ -22,7 +22,9 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
-use crate::schema::{cap, clip, query, wav, Caption, Clip, Query, QueryResultRow, Table, WaveformEntry};
+use crate::schema::{
+    cap, clip, emb, idx, query, wav, Caption, Clip, IndexClip, Query, QueryResultRow, Table, WaveformEntry,
+};
 
 /// Parquet key-value metadata key naming the table kind.
 pub const TABLE_KEY: &str = "clap_tools.table";
@@ -182,6 +184,61 @@ pub fn write_waveforms(path: &Path, rows: &[WaveformEntry]) -> Result<()> {
         Arc::new(rows.iter().map(|r| r.duration).collect::<Float64Array>()),
     ];
     write_columns(path, Table::Waveforms, columns)
+}
+
+pub fn write_index_clips(path: &Path, rows: &[IndexClip]) -> Result<()> {
+    let columns: Vec<ArrayRef> = vec![
+        utf8(rows.iter().map(|r| Some(r.audio_id.as_str()))),
+        utf8(rows.iter().map(|r| r.source_file.as_deref())),
+        utf8(rows.iter().map(|r| r.hdf5_path.as_deref())),
+        Arc::new(rows.iter().map(|r| r.duration).collect::<Float64Array>()),
+        utf8(rows.iter().map(|r| r.dataset.as_deref())),
+        utf8(rows.iter().map(|r| r.split.as_deref())),
+        utf8_list(rows.iter().map(|r| r.captions.as_deref())),
+    ];
+    write_columns(path, Table::IndexClips, columns)
+}
+
+pub fn read_index_clips(path: &Path) -> Result<Vec<IndexClip>> {
+    let mut rows = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns { batch: &batch, path, table: Table::IndexClips };
+        let audio_id = c.strings(idx::AUDIO_ID)?.expect("required");
+        let source_file = c.strings(idx::SOURCE_FILE)?;
+        let hdf5_path = c.strings(idx::HDF5_PATH)?;
+        let duration = c.prim::<Float64Type>(idx::DURATION)?;
+        let dataset = c.strings(idx::DATASET)?;
+        let split = c.strings(idx::SPLIT)?;
+        let captions = c.string_lists(idx::CAPTIONS)?;
+        for i in 0..batch.num_rows() {
+            rows.push(IndexClip {
+                audio_id: audio_id.value(i).to_string(),
+                source_file: opt_str(&source_file, i),
+                hdf5_path: opt_str(&hdf5_path, i),
+                duration: opt_prim(&duration, i),
+                dataset: opt_str(&dataset, i),
+                split: opt_str(&split, i),
+                captions: opt_list(&captions, i),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows of an embeddings table (`embed`'s OUT.parquet) without the embedding column: (audio_id,
+/// caption, row of the .npy) each. The `.npy` beside it holds the values.
+pub fn read_embedding_ids(path: &Path) -> Result<Vec<(String, Option<String>, u64)>> {
+    let mut rows = Vec::new();
+    for batch in read_batches(path)? {
+        let c = Columns { batch: &batch, path, table: Table::Embeddings };
+        let audio_id = c.strings(emb::AUDIO_ID)?.expect("required");
+        let caption = c.strings(emb::CAPTION)?;
+        let row = c.prim::<UInt64Type>(emb::ROW)?.expect("required");
+        for i in 0..batch.num_rows() {
+            rows.push((audio_id.value(i).to_string(), opt_str(&caption, i), row.value(i)));
+        }
+    }
+    Ok(rows)
 }
 
 /// Read all record batches of a Parquet file.

@@ -7,11 +7,13 @@ mod cmd_eval;
 mod cmd_export;
 mod cmd_features;
 mod cmd_import;
+mod cmd_index;
 mod cmd_inspect;
 mod cmd_metrics;
 mod cmd_pack;
 mod cmd_runs;
 mod cmd_scan;
+mod cmd_search;
 mod cmd_split;
 mod cmd_submit;
 mod cmd_train;
@@ -57,6 +59,9 @@ enum Command {
     Eval(cmd_eval::Args),
     Submit(cmd_submit::Args),
     Runs(cmd_runs::Args),
+    #[command(subcommand)]
+    Index(cmd_index::Action),
+    Search(cmd_search::Args),
 }
 
 fn main() {
@@ -87,6 +92,8 @@ fn main() {
         Command::Train(a) => cmd_train::run(a),
         Command::Eval(a) => cmd_eval::run(a),
         Command::Submit(a) => cmd_submit::run(a),
+        Command::Index(a) => cmd_index::run(a),
+        Command::Search(a) => cmd_search::run(a),
     };
     if let Err(e) = result {
         // The library names options by their own names; here they become the flags users typed.
@@ -114,6 +121,11 @@ fn flag(key: &str) -> Option<&'static str> {
         "sample_rate" => "--sample-rate",
         "label" => "--label",
         "format" => "--format",
+        "batch_size" => "--batch-size",
+        "part_clips" => "--save-every",
+        "checkpoint" => "--checkpoint",
+        "embeddings" => "--embeddings",
+        "k" => "-k",
         _ => return None,
     })
 }

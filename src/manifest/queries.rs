@@ -19,7 +19,7 @@ pub struct TextRow {
 
 /// The kinds of file [`read`] takes, for messages.
 pub const KINDS: &str =
-    ".txt (one per line), .csv with a caption column or Clotho's caption_1..caption_5, caption JSON (.json), captions table (.parquet)";
+    ".txt (one per line), .csv with a caption column or Clotho's caption_1..caption_5, caption JSON (.json), captions or queries table (.parquet)";
 
 /// The captions or queries of `path`, by its extension. An empty caption is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<TextRow>> {
@@ -27,6 +27,17 @@ pub fn read(path: &Path) -> Result<Vec<TextRow>> {
         "txt" => read_lines(path)?,
         "csv" => read_csv(path)?,
         "json" | "parquet" => {
+            let names = if extension(path) == "parquet" { crate::table::column_names(path)? } else { Vec::new() };
+            if crate::schema::Table::detect(names.iter().map(|s| s.as_str())) == Some(crate::schema::Table::Queries) {
+                return Ok(crate::table::read_queries(path)?
+                    .into_iter()
+                    .map(|q| TextRow {
+                        audio_id: format!("query-{}", q.query_index),
+                        caption_index: None,
+                        caption: q.query,
+                    })
+                    .collect());
+            }
             let rows = if extension(path) == "json" {
                 caption_json::import(path, &caption_json::JsonImport::default())?
             } else {

@@ -7,6 +7,7 @@ mod demo;
 mod fuzz;
 mod hostile;
 mod import;
+mod index;
 mod metrics;
 mod model_audio;
 mod model_clap;
