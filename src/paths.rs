@@ -48,6 +48,26 @@ pub fn relative_to(holder: &Path, target: &Path) -> PathBuf {
     }
 }
 
+/// `target` as a path from the folder `from`, climbing with `..` where it must (both made absolute).
+/// Kept beside an absolute path as the way back after a folder holding both was moved; whoever
+/// follows it checks that it found the same thing.
+pub fn climbing(from: &Path, target: &Path) -> PathBuf {
+    let (from, target) = (absolute(from), absolute(target));
+    let (a, b): (Vec<Component>, Vec<Component>) = (from.components().collect(), target.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..a.len() {
+        out.push("..");
+    }
+    for c in &b[common..] {
+        out.push(c);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 /// Remove `.` components and `name/..` pairs without touching the file system. A `..` that would
 /// climb above a symlinked folder's target is what the user wrote, so only pairs are removed.
 fn normalise(p: &Path) -> PathBuf {
@@ -70,6 +90,14 @@ fn normalise(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn climbing_leads_back() {
+        assert_eq!(climbing(Path::new("/d/out/index"), Path::new("/d/out/run/best")), PathBuf::from("../run/best"));
+        assert_eq!(climbing(Path::new("/d/ix"), Path::new("/d/ix/m.pth")), PathBuf::from("m.pth"));
+        assert_eq!(climbing(Path::new("/d/ix"), Path::new("/d/ix")), PathBuf::from("."));
+        assert_eq!(climbing(Path::new("/a/b"), Path::new("/c")), PathBuf::from("../../c"));
+    }
 
     #[test]
     fn relative_paths_follow_the_holding_file() {

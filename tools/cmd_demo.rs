@@ -119,6 +119,11 @@ pub fn run(a: Args) -> Result<()> {
     print!("{}", clap_tools::eval::render(m));
     let ratio = m.t2a.r1 / trained.chance_r1;
     println!("t2a R@1 {:.1}% = {:.1}× chance ({:.1}%)", m.t2a.r1, ratio, trained.chance_r1);
+    println!(
+        "search index of the held-out clips: {} (try `clap-tools search {} --text \"a dog barks\"`)",
+        trained.index.display(),
+        trained.index.display()
+    );
     for s in &trained.searches {
         println!("search {:?}:", s.query);
         for (id, score, kind) in &s.hits {

@@ -118,6 +118,10 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
     }
 }
 
+/// The demo's searches of its index.
+pub const SEARCHES: [&str; 4] =
+    ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
+
 /// A text query against the held-out clips and its best matches (audio_id, cosine, the clip's kind).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Search {
@@ -134,6 +138,8 @@ pub struct DemoTrained {
     pub metrics: crate::eval::Metrics,
     /// t2a R@1 of a random ranking, in percent.
     pub chance_r1: f64,
+    /// The search index of the held-out clips.
+    pub index: PathBuf,
     pub searches: Vec<Search>,
 }
 
@@ -145,7 +151,7 @@ pub fn train_and_search(
     o: &DemoTrainOptions,
     on: impl FnMut(crate::train::trainer::Event),
 ) -> Result<DemoTrained> {
-    use crate::eval::{evaluate_loaded, similarity, EvalOptions};
+    use crate::eval::{evaluate_loaded, EvalOptions};
     use crate::model::checkpoint::{Embedder, ModelSource};
     use crate::train::{config::TrainConfig, trainer};
     let captions: Vec<String> = data.corpus.clips.iter().flat_map(|c| c.captions.iter().cloned()).collect();
@@ -172,35 +178,49 @@ pub fn train_and_search(
     let model = Embedder::<clap_tools_backends::Selected>::load(&source, clap_tools_backends::default_device())?;
     let tokenizer = crate::model::tokenizer::CaptionTokenizer::from_dir(&best, model.config.max_tokens)?;
     let eval = evaluate_loaded(&model, &tokenizer, &opts, &crate::progress::Silent)?;
-    let val = &eval.set;
-    let chance_r1 = 100.0 / val.audio_ids.len() as f64;
+    let chance_r1 = 100.0 / eval.set.audio_ids.len() as f64;
 
-    // Text search over the held-out clips.
+    // The held-out clips as a search index (with their captions and datasets), searched as a user
+    // would with `index build` and `search`.
+    let identity = crate::index::ModelIdentity::of(&source, &model)?;
+    let index_dir = out.join("index");
+    if index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, e))?;
+    }
+    let mut build = crate::index::BuildOptions::new(
+        index_dir.clone(),
+        crate::index::BuildMode::Build,
+        crate::index::Source::Clips(cfg.data.val_captions.clone()),
+    );
+    build.waveforms = Some(cfg.data.val_waveforms.clone());
+    crate::index::build(Some((&model, &identity)), &build, &crate::progress::Silent)?;
+    let index = crate::index::Index::open(&index_dir)?;
     let kinds: std::collections::HashMap<&str, String> =
         data.corpus.clips.iter().map(|c| (c.file_name.as_str(), c.kind.label())).collect();
-    let n = val.audio_ids.len();
-    let mut audio = Vec::with_capacity(n * model.dim());
-    for id in &val.audio_ids {
-        let w = val.reader.read(id)?;
-        audio.extend(model.audio(&[&w])?);
-    }
-    let queries =
-        ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
-    let mut searches = Vec::new();
-    for q in queries {
-        let t = model.text(&tokenizer, &[q])?;
-        let scores = similarity(&t, &audio, model.dim());
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let hits = order
-            .iter()
-            .take(3)
-            .map(|&i| {
-                let id = &val.audio_ids[i];
-                (id.clone(), scores[i], kinds.get(id.as_str()).cloned().unwrap_or_default())
-            })
-            .collect();
-        searches.push(Search { query: q.to_string(), hits });
-    }
-    Ok(DemoTrained { config: config_path, summary, metrics: eval.evaluation.metrics, chance_r1, searches })
+    let queries = SEARCHES.map(|q| crate::index::query::Query::Text(q.to_string()));
+    let qm = crate::index::query::QueryModel { model: &model, tokenizer: Some(&tokenizer) };
+    let matrix = crate::index::query::embed(&qm, &queries, 16)?;
+    let found = crate::index::query::search(&index, SEARCHES.map(String::from).to_vec(), &matrix, 3)?;
+    let searches = found
+        .into_iter()
+        .map(|r| Search {
+            query: r.query,
+            hits: r
+                .hits
+                .into_iter()
+                .map(|h| {
+                    let kind = kinds.get(h.audio_id.as_str()).cloned().unwrap_or_default();
+                    (h.audio_id, h.score, kind)
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(DemoTrained {
+        config: config_path,
+        summary,
+        metrics: eval.evaluation.metrics,
+        chance_r1,
+        index: index_dir,
+        searches,
+    })
 }

@@ -240,7 +240,7 @@ pub fn build<B: Backend>(
     if clips.is_empty() {
         return Err(Error::config("inputs", format!("no clip could be embedded ({} failed)", skipped.len())));
     }
-    let manifest = Manifest::new(clips.len(), dim, f16, Some(identity.clone()));
+    let manifest = Manifest::new(clips.len(), dim, f16, Some(identity.for_index(out)));
     if existing.is_none() || !parts.done.is_empty() {
         super::write(out, &manifest, &clips, &data)?;
     }

@@ -44,6 +44,10 @@ pub struct ModelIdentity {
     pub sha256: String,
     /// The text encoder's folder, for a reference checkpoint.
     pub text_encoder: Option<PathBuf>,
+    /// The checkpoint and text encoder as paths from the index folder: where they are found after a
+    /// folder holding the index and the model was moved (the hash is checked all the same).
+    #[serde(default)]
+    pub from_index: Option<(PathBuf, Option<PathBuf>)>,
     pub audio_encoder: String,
     pub text_encoder_kind: String,
     pub shared_dim: usize,
@@ -69,6 +73,7 @@ impl ModelIdentity {
             checkpoint: crate::paths::absolute(&source.checkpoint),
             sha256: checkpoint_sha256(&source.checkpoint)?,
             text_encoder: source.text_encoder.as_deref().map(crate::paths::absolute),
+            from_index: None,
             audio_encoder: model.config.audio.describe(),
             text_encoder_kind: model.config.text.describe(),
             shared_dim: model.config.shared_dim,
@@ -88,13 +93,22 @@ impl ModelIdentity {
         format!("{} (sha256 {})", self.checkpoint.display(), &self.sha256[..self.sha256.len().min(12)])
     }
 
-    /// Where to load the model from, with the sample rate it ran at.
-    pub fn source(&self) -> ModelSource {
-        ModelSource {
-            checkpoint: self.checkpoint.clone(),
-            text_encoder: self.text_encoder.clone(),
-            sample_rate: self.front_end.sample_rate,
-        }
+    /// Where to load the model from, with the sample rate it ran at: the recorded absolute paths, or
+    /// (when the checkpoint is not there) the paths from the index folder `dir`.
+    pub fn source(&self, dir: &Path) -> ModelSource {
+        let (checkpoint, text_encoder) = match &self.from_index {
+            Some((c, t)) if !self.checkpoint.exists() => {
+                (dir.join(c), t.as_ref().map(|t| dir.join(t)).or(self.text_encoder.clone()))
+            }
+            _ => (self.checkpoint.clone(), self.text_encoder.clone()),
+        };
+        ModelSource { checkpoint, text_encoder, sample_rate: self.front_end.sample_rate }
+    }
+
+    /// This identity as an index at `dir` records it (with the way back from there).
+    pub fn for_index(&self, dir: &Path) -> Self {
+        let back = |p: &Path| crate::paths::climbing(dir, p);
+        Self { from_index: Some((back(&self.checkpoint), self.text_encoder.as_deref().map(back))), ..self.clone() }
     }
 }
 
@@ -264,12 +278,13 @@ impl Index {
                 Ok(src.clone())
             }
             (Some(id), None) => {
-                let sha = checkpoint_sha256(&id.checkpoint).map_err(|e| {
+                let source = id.source(&self.dir);
+                let sha = checkpoint_sha256(&source.checkpoint).map_err(|e| {
                     Error::file(&self.dir, format!("the index's model cannot be read ({e}); give --checkpoint"))
                 })?;
                 if sha != id.sha256 {
                     return Err(Error::file(
-                        &id.checkpoint,
+                        &source.checkpoint,
                         format!(
                             "has changed since the index {} was built (sha256 {} now, {} then): give the original with --checkpoint",
                             self.dir.display(),
@@ -278,7 +293,7 @@ impl Index {
                         ),
                     ));
                 }
-                Ok(id.source())
+                Ok(source)
             }
             (None, Some(src)) => Ok(src.clone()),
             (None, None) => Err(Error::config(

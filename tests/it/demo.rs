@@ -80,6 +80,13 @@ fn the_demo_learns() {
     ok_in(&sub, &["embed", "text", "--text", "rapid clicks", "--checkpoint", "../run/best", "-o", "query.npy"]);
     let a = clap_tools::npy::read_f32(&sub.join("query.npy")).unwrap();
     assert_eq!(a.shape, vec![1, 64]);
+    // The demo's index of the held-out clips finds its model again after the move, and every hit is a
+    // held-out clip.
+    let json = ok_in(&sub, &["search", "../index", "--text", "rapid clicks", "-k", "3", "--json"]);
+    let hits: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let hits = hits[0]["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{json}");
+    assert!(hits.iter().all(|h| val_clips.contains(h["audio_id"].as_str().unwrap())), "{json}");
     assert!(sub.join("query.parquet").is_file());
     // The moved demo.toml still names its own data and run: resuming the finished run finds them all.
     let (good, _, stderr) = run_in(&sub, &["train", "--config", "../demo.toml", "--resume"]);
