@@ -124,6 +124,11 @@ pub fn run(a: Args) -> Result<()> {
         trained.index.display(),
         trained.index.display()
     );
+    println!(
+        "labelled held-out clips: {} (try `clap-tools classify --index {} --labels \"white noise,low tone,fast clicks\"`)",
+        trained.labels.display(),
+        trained.index.display()
+    );
     for s in &trained.searches {
         println!("search {:?}:", s.query);
         for (id, score, kind) in &s.hits {

@@ -1,5 +1,6 @@
 //! The `clap-tools` command line: one module per subcommand, each thin over the library.
 
+mod cmd_classify;
 mod cmd_concat;
 mod cmd_demo;
 mod cmd_embed;
@@ -62,9 +63,17 @@ enum Command {
     #[command(subcommand)]
     Index(cmd_index::Action),
     Search(cmd_search::Args),
+    Classify(cmd_classify::Args),
 }
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`| head`) would panic; restore the
+    // default: the process ends quietly when its reader has gone.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let level = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLAP_TOOLS_LOG")
@@ -94,6 +103,7 @@ fn main() {
         Command::Submit(a) => cmd_submit::run(a),
         Command::Index(a) => cmd_index::run(a),
         Command::Search(a) => cmd_search::run(a),
+        Command::Classify(a) => cmd_classify::run(a),
     };
     if let Err(e) = result {
         // The library names options by their own names; here they become the flags users typed.
@@ -126,6 +136,8 @@ fn flag(key: &str) -> Option<&'static str> {
         "checkpoint" => "--checkpoint",
         "embeddings" => "--embeddings",
         "k" => "-k",
+        "labels" => "--labels",
+        "template" => "--template",
         _ => return None,
     })
 }

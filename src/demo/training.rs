@@ -118,6 +118,25 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
     }
 }
 
+/// Write the index's clips with the kind of sound each is (`file,label`, files relative to the CSV),
+/// as labelled data for `classify --truth`.
+fn write_labels(path: &Path, index: &crate::index::Index, data: &DemoOutputs) -> Result<PathBuf> {
+    let kinds: std::collections::HashMap<&str, String> =
+        data.corpus.clips.iter().map(|c| (c.file_name.as_str(), c.kind.label())).collect();
+    crate::atomic::write_file(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        let err = |e: csv::Error| Error::file(path, e.to_string());
+        csv.write_record(["file", "label"]).map_err(err)?;
+        for c in &index.clips {
+            let (Some(file), Some(kind)) = (&c.source_file, kinds.get(c.audio_id.as_str())) else { continue };
+            let rel = crate::paths::relative_to(path, Path::new(file));
+            csv.write_record([rel.to_string_lossy().as_ref(), kind.as_str()]).map_err(err)?;
+        }
+        csv.flush().map_err(|e| Error::io(path, e))
+    })?;
+    Ok(path.to_path_buf())
+}
+
 /// The demo's searches of its index.
 pub const SEARCHES: [&str; 4] =
     ["a low rumble", "a tone rising in pitch", "rapid clicks", "harsh white noise followed by slow clicks"];
@@ -140,6 +159,8 @@ pub struct DemoTrained {
     pub chance_r1: f64,
     /// The search index of the held-out clips.
     pub index: PathBuf,
+    /// The held-out clips labelled by the kind of their sound (`file,label`), for `classify --truth`.
+    pub labels: PathBuf,
     pub searches: Vec<Search>,
 }
 
@@ -195,6 +216,7 @@ pub fn train_and_search(
     build.waveforms = Some(cfg.data.val_waveforms.clone());
     crate::index::build(Some((&model, &identity)), &build, &crate::progress::Silent)?;
     let index = crate::index::Index::open(&index_dir)?;
+    let labels = write_labels(&out.join("val_labels.csv"), &index, data)?;
     let kinds: std::collections::HashMap<&str, String> =
         data.corpus.clips.iter().map(|c| (c.file_name.as_str(), c.kind.label())).collect();
     let queries = SEARCHES.map(|q| crate::index::query::Query::Text(q.to_string()));
@@ -221,6 +243,7 @@ pub fn train_and_search(
         metrics: eval.evaluation.metrics,
         chance_r1,
         index: index_dir,
+        labels,
         searches,
     })
 }

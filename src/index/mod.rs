@@ -12,6 +12,7 @@
 //! The three files are written as a set: an index folder either holds a complete index or none.
 
 pub mod build;
+pub mod classify;
 pub mod flat;
 pub mod query;
 

@@ -87,6 +87,13 @@ fn the_demo_learns() {
     let hits = hits[0]["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3, "{json}");
     assert!(hits.iter().all(|h| val_clips.contains(h["audio_id"].as_str().unwrap())), "{json}");
+    // Zero-shot labels on the held-out clips, scored against the kinds of sound the demo made:
+    // well above chance.
+    let json = ok_in(&sub, &["classify", "--index", "../index", "--truth", "../val_labels.csv", "--json"]);
+    let c: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let labels = c["labels"].as_array().unwrap().len() as f64;
+    let accuracy = c["confusion"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 2.0 * 100.0 / labels, "zero-shot accuracy {accuracy}% over {labels} labels");
     assert!(sub.join("query.parquet").is_file());
     // The moved demo.toml still names its own data and run: resuming the finished run finds them all.
     let (good, _, stderr) = run_in(&sub, &["train", "--config", "../demo.toml", "--resume"]);

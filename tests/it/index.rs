@@ -320,3 +320,91 @@ fn add_skips_what_is_there_refuses_another_model_and_reports_bad_clips() {
     let err = run_in(dir, &build_args(&["notes.md", "-o", "x"])).2;
     assert!(err.contains("notes.md") && err.contains("is not audio"), "{err}");
 }
+
+#[test]
+fn classify_labels_files_folders_and_an_index_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    collection(dir, 6);
+    // Labelled clips two ways: a folder per label, and a CSV naming the same files.
+    let by_folder = dir.join("labelled");
+    let mut csv = String::from("file,label\n");
+    for (file, label) in [
+        ("dog, bark 0.wav", "dog"),
+        ("it's rain 1.wav", "rain"),
+        ("dog, bark 3.wav", "dog"),
+        ("it's rain 4.wav", "rain"),
+    ] {
+        std::fs::create_dir_all(by_folder.join(label)).unwrap();
+        std::fs::copy(dir.join("sounds").join(file), by_folder.join(label).join(file)).unwrap();
+        csv += &format!("\"labelled/{label}/{file}\",{label}\n");
+    }
+    std::fs::write(dir.join("truth.csv"), csv).unwrap();
+    let classify = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["classify", "--json"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&MODEL);
+        serde_json::from_str(&ok_in(dir, &args)).unwrap()
+    };
+    let folder = classify(&["--truth", "labelled", "--top", "2"]);
+    let listed = classify(&["--truth", "truth.csv", "--top", "2"]);
+    assert_eq!(folder["labels"], serde_json::json!(["dog", "rain"]), "the truth's labels, sorted");
+    let preds = folder["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 4);
+    for p in preds {
+        let labels = p["labels"].as_array().unwrap();
+        let (a, b) = (labels[0][1].as_f64().unwrap(), labels[1][1].as_f64().unwrap());
+        assert!(a >= b && (a + b - 1.0).abs() < 1e-5, "two labels: probabilities sum to 1, best first: {p}");
+    }
+    let c = &folder["confusion"];
+    let counts: Vec<Vec<u64>> = serde_json::from_value(c["counts"].clone()).unwrap();
+    assert_eq!(counts.iter().flatten().sum::<u64>(), 4);
+    let right = preds.iter().filter(|p| p["truth"] == p["labels"][0][0]).count();
+    assert!((c["accuracy"].as_f64().unwrap() - 25.0 * right as f64).abs() < 1e-9);
+    assert_eq!(c["top_k_accuracy"].as_f64().unwrap(), 100.0, "with two labels the truth is always in the top 2");
+    // The CSV names the same files with the same labels: the same probabilities.
+    let probs = |v: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
+        let p = v["predictions"].as_array().unwrap().iter();
+        p.map(|p| (p["audio_id"].as_str().unwrap().to_string(), p["labels"][0][1].as_f64().unwrap())).collect()
+    };
+    assert_eq!(probs(&folder), probs(&listed));
+    // Plain output: a confusion table with recall per label.
+    let mut args = vec!["classify", "--truth", "truth.csv"];
+    args.extend_from_slice(&MODEL);
+    let plain = ok_in(dir, &args);
+    assert!(plain.contains("accuracy") && plain.contains("true \\ predicted") && plain.contains("recall"), "{plain}");
+
+    // Files given directly, and an index of the same files, label alike (stored embeddings).
+    let files = classify(&["sounds/dog, bark 0.wav", "sounds/it's rain 1.wav", "--labels", "rain, dog, siren"]);
+    ok_in(dir, &build_args(&["sounds/dog, bark 0.wav", "sounds/it's rain 1.wav", "-o", "ix"]));
+    let indexed: serde_json::Value =
+        serde_json::from_str(&ok_in(dir, &["classify", "--json", "--index", "ix", "--labels", "rain, dog, siren"]))
+            .unwrap();
+    assert_eq!(files["predictions"], indexed["predictions"]);
+    // Two templates average into one label embedding: other probabilities than one template.
+    let two = classify(&[
+        "sounds/dog, bark 0.wav",
+        "--labels",
+        "rain, dog, siren",
+        "--template",
+        "This is a sound of {label}.",
+        "--template",
+        "{label} can be heard.",
+    ]);
+    assert_ne!(two["predictions"][0]["labels"], files["predictions"][0]["labels"]);
+
+    // Bad inputs: a template without {label}, a truth label outside --labels, a malformed CSV row.
+    let mut args = vec!["classify", "sounds", "--labels", "a,b", "--template", "no slot"];
+    args.extend_from_slice(&MODEL);
+    let err = run_in(dir, &args).2;
+    assert!(err.contains("{label}"), "{err}");
+    let mut args = vec!["classify", "--truth", "truth.csv", "--labels", "dog,siren"];
+    args.extend_from_slice(&MODEL);
+    let err = run_in(dir, &args).2;
+    assert!(err.contains("rain") && err.contains("not among the labels"), "{err}");
+    std::fs::write(dir.join("bad.csv"), "file,label\nsounds/x.wav,\n").unwrap();
+    let mut args = vec!["classify", "--truth", "bad.csv"];
+    args.extend_from_slice(&MODEL);
+    let err = run_in(dir, &args).2;
+    assert!(err.contains("bad.csv:2"), "{err}");
+}
