@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build needs: libhdf5 for the HDF5 shards (found through pkg-config).
+# Debian packages the build needs: libhdf5 for the HDF5 shards (found through pkg-config). The tests
+# (`--python`) also drive the search page in a real browser: Chromium and its WebDriver.
 APT_PACKAGES=(pkg-config libhdf5-dev)
+[ "${1:-}" = "--python" ] && APT_PACKAGES+=(chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -21,6 +21,7 @@ pub mod pack;
 pub mod paths;
 pub mod progress;
 pub mod schema;
+pub mod serve;
 pub mod shards;
 pub mod split;
 pub mod table;

@@ -15,6 +15,7 @@ mod cmd_pack;
 mod cmd_runs;
 mod cmd_scan;
 mod cmd_search;
+mod cmd_serve;
 mod cmd_split;
 mod cmd_submit;
 mod cmd_train;
@@ -64,6 +65,7 @@ enum Command {
     Index(cmd_index::Action),
     Search(cmd_search::Args),
     Classify(cmd_classify::Args),
+    Serve(cmd_serve::Args),
 }
 
 fn main() {
@@ -104,6 +106,7 @@ fn main() {
         Command::Index(a) => cmd_index::run(a),
         Command::Search(a) => cmd_search::run(a),
         Command::Classify(a) => cmd_classify::run(a),
+        Command::Serve(a) => cmd_serve::run(a),
     };
     if let Err(e) = result {
         // The library names options by their own names; here they become the flags users typed.
@@ -137,6 +140,7 @@ fn flag(key: &str) -> Option<&'static str> {
         "embeddings" => "--embeddings",
         "k" => "-k",
         "labels" => "--labels",
+        "addr" => "--addr",
         "template" => "--template",
         _ => return None,
     })

@@ -18,6 +18,7 @@ mod readme;
 mod resample;
 mod retrieval;
 mod scan;
+mod serve;
 mod tables;
 mod text_encoder;
 mod train;

@@ -1,0 +1,61 @@
+//! `clap-tools serve`: the search page of an index.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap_tools::index::Index;
+use clap_tools::model::checkpoint::{Embedder, ModelSource};
+use clap_tools::model::tokenizer::CaptionTokenizer;
+use clap_tools::serve::{serve, ServeOptions};
+use clap_tools_backends::{default_device, Selected};
+use tracing::{info, warn};
+
+/// Serve a search page for an index: type a caption or drop an audio file, see and play the best
+/// clips with their scores, captions and dataset columns.
+///
+/// JSON endpoints: GET /api/search?q=TEXT&k=10, POST /api/search/audio?k=10&name=FILE (the body is
+/// the audio file), GET /audio/ROW (a clip as WAV), GET /api/info. Only clips the index names are
+/// served (requests carry row numbers, never paths). Stop with Ctrl-C.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The index folder (`index build`).
+    index: PathBuf,
+    /// Address to listen on. The default is reachable from this machine only; 0.0.0.0:PORT opens
+    /// the page (and the index's audio) to the network. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The model, where the index's has moved, or for an index made from embeddings.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long)]
+    text_encoder: Option<PathBuf>,
+    /// The largest audio upload taken, in MB (larger ones are refused with a message).
+    #[arg(long, default_value_t = 20.0, value_name = "MB")]
+    max_upload_mb: f64,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if !(a.max_upload_mb > 0.0 && a.max_upload_mb <= 4096.0) {
+        anyhow::bail!("--max-upload-mb must be above 0 and at most 4096");
+    }
+    let ix = Index::open(&a.index)?;
+    let rate = ix.manifest.model.as_ref().map_or(32000, |m| m.front_end.sample_rate);
+    let over = a.checkpoint.clone().map(|checkpoint| ModelSource {
+        checkpoint,
+        text_encoder: a.text_encoder.clone(),
+        sample_rate: rate,
+    });
+    let source = ix.query_model(over.as_ref())?;
+    let model = Embedder::<Selected>::load(&source, default_device())?;
+    let tokenizer = CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?;
+    if !a.addr.ip().is_loopback() {
+        warn!("listening on {}: the page and every clip of the index are open to the network", a.addr);
+    }
+    let clips = ix.len();
+    let opts = ServeOptions { addr: a.addr, max_upload: (a.max_upload_mb * 1e6) as usize, max_k: 1000 };
+    serve(ix, model, tokenizer, opts, |bound| {
+        info!("{clips} clips; search page at http://{bound}/ (Ctrl-C stops)");
+    })?;
+    Ok(())
+}
