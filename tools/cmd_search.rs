@@ -86,7 +86,14 @@ pub fn run(a: Args) -> Result<()> {
         let matrix = query::embed(&m, &queries, a.batch_size)?;
         (queries.iter().map(Query::label).collect(), matrix)
     };
+    let started = std::time::Instant::now();
     let results = query::search(&ix, names, &matrix, a.k)?;
+    tracing::info!(
+        "{} queries searched over {} clips in {:.1} ms",
+        results.len(),
+        ix.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
         return Ok(());

@@ -1,4 +1,4 @@
-//! The README's workflow, as written: every command of the `sh` blocks of sections 1–13 runs, in
+//! The README's workflow, as written: every command of the `sh` blocks of sections 1–14 runs, in
 //! order, from a working folder beside the data (so every path is relative and none is the repo
 //! root's), on generated data in the native layouts. The commands are read from README.md itself, so
 //! an example that stops working, or a new one that does not work, fails this test.
@@ -40,9 +40,10 @@ const SKIPS: &[(&str, &str)] = &[
     ("--features wgpu", "needs a wgpu build and a Vulkan/Metal/DX12 adapter"),
     ("--devices 2", "needs two GPUs (the CPU backend trains on one device and refuses more)"),
     ("scripts/setup.sh", "set-up: scripts/test.sh has already made the venv this test uses"),
+    ("clap-tools serve", "serves until stopped: tests/it/serve.rs drives the page in headless Chromium"),
 ];
 
-/// The commands of README sections 1–13 (headings `### N.`), in order.
+/// The commands of README sections 1–14 (headings `### N.`), in order.
 fn examples(readme: &str) -> Vec<Example> {
     let mut out = Vec::new();
     let (mut section, mut in_sh) = (0u32, false);
@@ -54,7 +55,7 @@ fn examples(readme: &str) -> Vec<Example> {
                 section = rest.split('.').next().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
             } else if line.starts_with("## ") {
                 section = 0;
-            } else if line.trim() == "```sh" && (1..=13).contains(&section) {
+            } else if line.trim() == "```sh" && (1..=14).contains(&section) {
                 in_sh = true;
             }
             continue;
@@ -169,6 +170,12 @@ fn data(root: &Path) -> PathBuf {
     std::fs::copy(repo().join("tests/fixtures/audio/stereo.flac"), data.join("clip.flac")).unwrap();
     std::fs::copy(data.join("clotho/development").join(clotho_ids[0]), data.join("clip.wav")).unwrap();
     std::fs::write(data.join("queries.txt"), "a low rumble\nrapid clicks\n\nharsh white noise\n").unwrap();
+    // Labelled clips for `classify --truth`: Clotho's, by the kind of sound each is.
+    let mut labelled = String::from("file,label\n");
+    for clip in c.clips.iter().filter(|x| x.dataset == "clotho").take(6) {
+        labelled += &format!("\"clotho/development/{}\",{}\n", clip.file_name.replace('"', "\"\""), clip.kind.label());
+    }
+    std::fs::write(data.join("labelled.csv"), labelled).unwrap();
     retrieval_set(&data.join("clotho"), &c);
     data
 }
@@ -355,7 +362,7 @@ fn the_readme_workflow_runs_as_written() {
         }
     }
     // Every section has a command that ran; every substitution and skip still applies to something.
-    assert_eq!(sections, (1..=13).collect::<BTreeSet<u32>>(), "sections with a command that ran");
+    assert_eq!(sections, (1..=14).collect::<BTreeSet<u32>>(), "sections with a command that ran");
     for (from, _, why) in SUBSTITUTIONS {
         assert!(used_subs.contains(from), "substitution {from:?} ({why}) matches no README command: remove it");
     }
@@ -433,7 +440,7 @@ fn the_readme_workflow_runs_as_written() {
 fn readme_examples_are_parsed_with_their_continuations() {
     let md =
         "## Workflow\n### 1. `x`\n```sh\nclap-tools a b \\\n    c   # note\n# only a comment\n\nclap-tools d\n```\n\
-              ### 14. other\n```sh\nclap-tools never\n```\n";
+              ### 15. other\n```sh\nclap-tools never\n```\n";
     let ex = examples(md);
     assert_eq!(ex.len(), 2);
     assert_eq!((ex[0].section, ex[0].line, ex[0].text.as_str()), (1, 4, "clap-tools a b c   # note"));
