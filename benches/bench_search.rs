@@ -15,6 +15,7 @@ use clap_tools::index::Index;
 use rayon::prelude::*;
 
 #[path = "common.rs"]
+#[allow(dead_code)] // `clip` is for the model benchmarks
 mod common;
 use common::arg;
 
@@ -32,7 +33,7 @@ fn main() {
     let dim = ix.dim();
     assert_eq!(q.shape[1], dim, "queries of the index's dimension");
     let data = ix.embeddings.data();
-    let bytes = std::mem::size_of_val(data) as f64;
+    let bytes = size_of_val(data) as f64;
     let mut best = f64::INFINITY;
     for _ in 0..repeats {
         let t = Instant::now();

@@ -6,9 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use clap_tools::index::classify::{self, Prediction};
 use clap_tools::index::Index;
-use clap_tools::model::checkpoint::{Embedder, ModelSource};
-use clap_tools::model::tokenizer::CaptionTokenizer;
-use clap_tools_backends::{default_device, Selected};
 use tracing::warn;
 
 /// Zero-shot classification with a CLAP model.
@@ -44,11 +41,10 @@ pub struct Args {
     /// Print JSON: {"predictions": [{"audio_id", "truth"?, "labels": [[label, p], …]}], "confusion"?}.
     #[arg(long)]
     json: bool,
-    /// A clap-tools checkpoint folder or a reference .pth (with --text-encoder).
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    /// A clap-tools checkpoint folder or a reference .pth (with --text-encoder); with --index, the
+    /// index's own model by default.
+    #[command(flatten)]
+    model: crate::model_args::IndexModel,
     /// Front-end sample rate of a reference checkpoint.
     #[arg(long, default_value_t = 32000)]
     sample_rate: u32,
@@ -68,19 +64,13 @@ pub fn run(a: Args) -> Result<()> {
         _ => bail!("give --labels, --labels-file or --truth"),
     };
     classify::check_templates(&a.template)?;
-    let over = a.checkpoint.clone().map(|checkpoint| ModelSource {
-        checkpoint,
-        text_encoder: a.text_encoder.clone(),
-        sample_rate: a.sample_rate,
-    });
     let index = a.index.as_deref().map(Index::open).transpose()?;
-    let source = match (&index, over) {
-        (Some(ix), over) => ix.query_model(over.as_ref())?,
+    let source = match (&index, a.model.named(a.sample_rate)) {
+        (Some(ix), _) => a.model.for_index(ix)?,
         (None, Some(s)) => s,
         (None, None) => bail!("give --checkpoint (or --index, whose model is used)"),
     };
-    let model = Embedder::<Selected>::load(&source, default_device())?;
-    let tokenizer = CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?;
+    let (model, tokenizer) = crate::model_args::load_with_tokenizer(&source)?;
     let label_emb = classify::label_embeddings(&model, &tokenizer, &labels, &a.template)?;
 
     // The clips: labelled files (their stored embeddings where an index holds them), an index's

@@ -82,12 +82,8 @@ pub struct AddArgs {
     index: PathBuf,
     #[command(flatten)]
     sources: Sources,
-    /// The model's checkpoint, where it has moved since the index was built (it must be the same
-    /// model: its hash is checked).
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::IndexModel,
 }
 
 #[derive(clap::Args)]
@@ -135,12 +131,7 @@ fn add(a: AddArgs) -> Result<()> {
         anyhow::bail!("give the clips to add");
     }
     let ix = Index::open(&a.index)?;
-    let over = a.checkpoint.map(|checkpoint| ModelSource {
-        checkpoint,
-        text_encoder: a.text_encoder.clone(),
-        sample_rate: ix.manifest.model.as_ref().map_or(32000, |m| m.front_end.sample_rate),
-    });
-    let source = ix.query_model(over.as_ref())?;
+    let source = a.model.for_index(&ix)?;
     drop(ix);
     let o = options(a.index, BuildMode::Add, Source::Clips(a.sources.sources.clone()), &a.sources);
     embed_into(&source, &o)

@@ -5,9 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap_tools::index::query::{self, Query, QueryModel};
 use clap_tools::index::Index;
-use clap_tools::model::checkpoint::{Embedder, ModelSource};
-use clap_tools::model::tokenizer::CaptionTokenizer;
-use clap_tools_backends::{default_device, Selected};
 
 /// Search an index with captions, audio clips or query embeddings.
 ///
@@ -40,13 +37,8 @@ pub struct Args {
     /// hits best first.
     #[arg(long)]
     json: bool,
-    /// The model's checkpoint: needed for an index made from embeddings, or where the index's
-    /// model has moved.
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// The text encoder's folder, for a reference checkpoint.
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::IndexModel,
     /// Captions per forward pass.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -66,23 +58,12 @@ pub fn run(a: Args) -> Result<()> {
         } else {
             anyhow::bail!("give --text, --audio, --queries or --query-embeddings");
         };
-        let rate = ix.manifest.model.as_ref().map_or(32000, |m| m.front_end.sample_rate);
-        let over = a.checkpoint.clone().map(|checkpoint| ModelSource {
-            checkpoint,
-            text_encoder: a.text_encoder.clone(),
-            sample_rate: rate,
-        });
-        let source = ix.query_model(over.as_ref())?;
-        let model = Embedder::<Selected>::load(&source, default_device())?;
+        let source = a.model.for_index(&ix)?;
+        let (model, tokenizer) = crate::model_args::load_with_tokenizer(&source)?;
         if model.dim() != ix.dim() {
             anyhow::bail!("the model embeds in {} dims but the index holds {}", model.dim(), ix.dim());
         }
-        let tokenizer = if queries.iter().any(|q| matches!(q, Query::Text(_))) {
-            Some(CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?)
-        } else {
-            None
-        };
-        let m = QueryModel { model: &model, tokenizer: tokenizer.as_ref() };
+        let m = QueryModel { model: &model, tokenizer: Some(&tokenizer) };
         let matrix = query::embed(&m, &queries, a.batch_size)?;
         (queries.iter().map(Query::label).collect(), matrix)
     };

@@ -5,10 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap_tools::index::Index;
-use clap_tools::model::checkpoint::{Embedder, ModelSource};
-use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools::serve::{serve, ServeOptions};
-use clap_tools_backends::{default_device, Selected};
 use tracing::{info, warn};
 
 /// Serve a search page for an index: type a caption or drop an audio file, see and play the best
@@ -25,11 +22,8 @@ pub struct Args {
     /// the page (and the index's audio) to the network. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// The model, where the index's has moved, or for an index made from embeddings.
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    #[arg(long)]
-    text_encoder: Option<PathBuf>,
+    #[command(flatten)]
+    model: crate::model_args::IndexModel,
     /// The largest audio upload taken, in MB (larger ones are refused with a message).
     #[arg(long, default_value_t = 20.0, value_name = "MB")]
     max_upload_mb: f64,
@@ -40,15 +34,8 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--max-upload-mb must be above 0 and at most 4096");
     }
     let ix = Index::open(&a.index)?;
-    let rate = ix.manifest.model.as_ref().map_or(32000, |m| m.front_end.sample_rate);
-    let over = a.checkpoint.clone().map(|checkpoint| ModelSource {
-        checkpoint,
-        text_encoder: a.text_encoder.clone(),
-        sample_rate: rate,
-    });
-    let source = ix.query_model(over.as_ref())?;
-    let model = Embedder::<Selected>::load(&source, default_device())?;
-    let tokenizer = CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?;
+    let source = a.model.for_index(&ix)?;
+    let (model, tokenizer) = crate::model_args::load_with_tokenizer(&source)?;
     if !a.addr.ip().is_loopback() {
         warn!("listening on {}: the page and every clip of the index are open to the network", a.addr);
     }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap_tools::model::checkpoint::ModelSource;
+use clap_tools::index::Index;
+use clap_tools::model::checkpoint::{Embedder, ModelSource};
+use clap_tools::model::tokenizer::CaptionTokenizer;
+use clap_tools_backends::{default_device, Selected};
 
 #[derive(clap::Args)]
 pub struct Model {
@@ -52,4 +55,41 @@ impl Candidates {
             (None, None) => unreachable!("clap requires --audio-dir or --waveforms"),
         }
     }
+}
+
+/// The model flags of the commands that work on an index (`search`, `serve`, `classify`, `index
+/// add`): by default the index's own model.
+#[derive(clap::Args)]
+pub struct IndexModel {
+    /// The model's checkpoint: needed for an index made from embeddings, or where the index's model
+    /// has moved (it must be the same model: its hash is checked).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The text encoder's folder, for a reference checkpoint.
+    #[arg(long)]
+    pub text_encoder: Option<PathBuf>,
+}
+
+impl IndexModel {
+    /// The named model, at `sample_rate`.
+    pub fn named(&self, sample_rate: u32) -> Option<ModelSource> {
+        self.checkpoint.clone().map(|checkpoint| ModelSource {
+            checkpoint,
+            text_encoder: self.text_encoder.clone(),
+            sample_rate,
+        })
+    }
+
+    /// The model for `ix`: its own, or the one named (checked to be the same).
+    pub fn for_index(&self, ix: &Index) -> anyhow::Result<ModelSource> {
+        let rate = ix.manifest.model.as_ref().map_or(32000, |m| m.front_end.sample_rate);
+        Ok(ix.query_model(self.named(rate).as_ref())?)
+    }
+}
+
+/// Load a model and its tokenizer.
+pub fn load_with_tokenizer(source: &ModelSource) -> anyhow::Result<(Embedder<Selected>, CaptionTokenizer)> {
+    let model = Embedder::<Selected>::load(source, default_device())?;
+    let tokenizer = CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?;
+    Ok((model, tokenizer))
 }

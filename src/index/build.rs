@@ -476,7 +476,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
                     .collect()),
                 Some(Table::Captions) => {
                     let rows = crate::table::read_captions(source)?;
-                    Ok(group_captions(rows).into_values_ordered())
+                    Ok(group_captions(rows).into_values_ordered(source))
                 }
                 other => Err(Error::file(
                     source,
@@ -584,11 +584,13 @@ impl Grouped {
         })
     }
 
-    fn into_values_ordered(mut self) -> Vec<Entry> {
+    /// The clips in order; relative audio paths are taken from the table's folder.
+    fn into_values_ordered(mut self, table: &Path) -> Vec<Entry> {
         self.order
             .iter()
             .filter_map(|id| self.clips.remove(id))
             .map(|Group { mut clip, captions, file }| {
+                let file = file.map(|f| crate::paths::resolve(table, &f));
                 clip.captions = Some(sorted(&captions));
                 clip.source_file = file.as_ref().map(|f| f.to_string_lossy().into_owned());
                 Entry { clip, file }
