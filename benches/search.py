@@ -6,7 +6,8 @@ Three views, all on this machine at once:
 1. In-process search time (`benches/bench_search.rs` for clap-tools, faiss's own `search` for faiss),
    for one query and for all queries, with the machine's read bandwidth over the mapped index: one query
    cannot be faster than index bytes / bandwidth.
-2. Whole processes as users run them, alternately, medians of wall time and peak RSS (wait4):
+2. Whole processes as users run them, alternately, medians of wall time and peak RSS (wait4, each
+   forked by a small launcher so that this script's own memory is not counted):
    `clap-tools search INDEX --query-embeddings Q.npy -k 10 --json` against a script that loads the
    same .npy files, builds the faiss index and prints the same JSON.
 3. Agreement: every query's hits compared (ids, and scores to 1e-5).
@@ -71,16 +72,29 @@ def make(work, rows, dim, queries):
     stamp.touch()
 
 
+# Started fresh for each measured command: a child's peak RSS as wait4 reports it includes whatever its
+# parent held when it forked, so the measured command must be forked by a small process, not by this
+# one (which holds the index in memory).
+LAUNCHER = """
+import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(cmd):
-    """Run cmd (stdout discarded); wall seconds and the child's own peak RSS in MiB (wait4)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    if status != 0:
-        sys.exit(f"{cmd[0]} failed: {err}")
-    return wall, usage.ru_maxrss / 1024
+    """Run cmd (stdout discarded) from a small launcher; wall seconds and its peak RSS in MiB."""
+    p = subprocess.run([sys.executable, "-c", LAUNCHER, *map(str, cmd)], capture_output=True, text=True)
+    wall, rss, code = p.stdout.split()
+    if int(code) != 0:
+        sys.exit(f"{cmd[0]} failed: {p.stderr}")
+    return float(wall), int(rss) / 1024
 
 
 def main():

@@ -17,6 +17,9 @@ use crate::npy::Values;
 /// Rows per block: 2048 rows of 1024 floats (8 MiB) keep a block's scores for 1000 queries at 8 MiB.
 const BLOCK: usize = 2048;
 
+/// Scores checked against a query's floor at once.
+const LANES: usize = 16;
+
 /// One result: a row of the index and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -124,39 +127,56 @@ pub fn top_k(matrix: Values<'_>, dim: usize, queries: &[f32], k: usize) -> Resul
     let blocks = rows.div_ceil(BLOCK);
     let found = (0..blocks)
         .into_par_iter()
-        .map(|b| {
-            let start = b * BLOCK;
-            let count = BLOCK.min(rows - start);
-            let widened;
-            let block: &[f32] = match matrix {
-                Values::F32(v) => &v[start * dim..(start + count) * dim],
-                Values::F16(v) => {
-                    widened = v[start * dim..(start + count) * dim].iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
-                    &widened
-                }
-            };
-            let scores = scores(queries, block, n, count, dim);
-            let mut tops = vec![TopK::new(k); n];
-            for (q, top) in tops.iter_mut().enumerate() {
-                for (j, &s) in scores[q * count..(q + 1) * count].iter().enumerate() {
-                    // Most rows fall below the floor: one comparison each.
-                    if s >= top.floor() || top.heap.len() < k {
-                        top.push(Hit { row: start + j, score: s });
+        // Each thread keeps its score and widening buffers: fresh ones would fault in new pages
+        // for every block.
+        .map_init(
+            || (Vec::<f32>::new(), Vec::<f32>::new()),
+            |(scores, widened), b| {
+                let start = b * BLOCK;
+                let count = BLOCK.min(rows - start);
+                let block: &[f32] = match matrix {
+                    Values::F32(v) => &v[start * dim..(start + count) * dim],
+                    Values::F16(v) => {
+                        widened.clear();
+                        widened.extend(v[start * dim..(start + count) * dim].iter().map(|x| x.to_f32()));
+                        widened
+                    }
+                };
+                scores.resize(n * count, 0.0);
+                block_scores(queries, block, n, count, dim, scores);
+                let mut tops = vec![TopK::new(k); n];
+                for (q, top) in tops.iter_mut().enumerate() {
+                    let mut floor = top.floor();
+                    for (c, chunk) in scores[q * count..(q + 1) * count].chunks(LANES).enumerate() {
+                        // Most rows fall below the floor: a chunk whose best does not pass is skipped
+                        // whole (a vectorised max). Rows come in increasing order, so a score equal
+                        // to the floor never gets in.
+                        let best = chunk.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m });
+                        if top.heap.len() >= k && best <= floor {
+                            continue;
+                        }
+                        for (j, &s) in chunk.iter().enumerate() {
+                            if top.heap.len() < k || s > floor {
+                                top.push(Hit { row: start + c * LANES + j, score: s });
+                                floor = top.floor();
+                            }
+                        }
                     }
                 }
-            }
-            tops
-        })
+                tops
+            },
+        )
         .reduce_with(|a, b| a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect())
         .unwrap_or_default();
     Ok(found.into_iter().map(TopK::into_sorted).collect())
 }
 
-/// queries [n, dim] × block [count, dim]ᵀ → [n, count], row-major.
-fn scores(queries: &[f32], block: &[f32], n: usize, count: usize, dim: usize) -> Vec<f32> {
-    let mut out = vec![0f32; n * count];
-    // SAFETY: the strides describe exactly the three buffers: queries n×dim row-major (rs dim, cs 1);
-    // the block read as its transpose dim×count (element (i, j) at j·dim + i); out n×count row-major.
+/// queries [n, dim] × block [count, dim]ᵀ → out [n, count], row-major (overwritten).
+fn block_scores(queries: &[f32], block: &[f32], n: usize, count: usize, dim: usize, out: &mut [f32]) {
+    assert!(queries.len() >= n * dim && block.len() >= count * dim && out.len() >= n * count);
+    // SAFETY: the strides describe exactly the three buffers, whose sizes are checked above: queries
+    // n×dim row-major (rs dim, cs 1); the block read as its transpose dim×count (element (i, j) at
+    // j·dim + i); out n×count row-major. With read_dst false (alpha 0) out is only written.
     unsafe {
         gemm::gemm(
             n,
@@ -180,7 +200,6 @@ fn scores(queries: &[f32], block: &[f32], n: usize, count: usize, dim: usize) ->
             gemm::Parallelism::None,
         );
     }
-    out
 }
 
 #[cfg(test)]
