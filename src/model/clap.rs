@@ -17,7 +17,6 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use clap_tools_backends::burn;
 
 use super::bert::{self, BertConfig};
-use super::cnn14::{Cnn14, Cnn14Config};
 use super::encoder::{AudioEncoder, TextEncoder};
 use super::registry::{AudioEncoderConfig, AudioModel, TextEncoderConfig, TextModel};
 use super::weights::{self, Layout, LoadSpec};
@@ -182,9 +181,9 @@ impl<B: Backend> Clap<B> {
     }
 
     /// Load a checkpoint in the layout of the reference's released one: a PyTorch file whose
-    /// `state_dict` holds `audio_encoder.*` (CNN14), `text_encoder.model.*` (a Hugging Face BertModel),
+    /// `state_dict` holds `audio_encoder.*` (CNN14 or ResNet38, told apart by their keys), `text_encoder.model.*` (a Hugging Face BertModel),
     /// `audio_proj.*`, `text_proj.*` and `logit_scale`. The text encoder's shape comes from its
-    /// `config.json` (`text_config`); the CNN14 widths and the shared size from the checkpoint.
+    /// `config.json` (`text_config`); the audio encoder's shape and the shared size from the checkpoint.
     /// Returns the model and its [`ClapConfig`] (token length: [`super::tokenizer::DEFAULT_MAX_LEN`]).
     pub fn load_reference(
         checkpoint: &Path,
@@ -193,7 +192,7 @@ impl<B: Backend> Clap<B> {
         device: &B::Device,
     ) -> Result<(Self, ClapConfig)> {
         let top = Some("state_dict");
-        let audio = AudioEncoderConfig::Cnn14(Cnn14Config::from_weights(checkpoint, top, "audio_encoder.")?);
+        let audio = AudioEncoderConfig::from_reference_weights(checkpoint, top, "audio_encoder.")?;
         let text = TextEncoderConfig::Bert(BertConfig::from_file(text_config)?);
         let (_, proj_shape) = weights::read_tensor(checkpoint, top, "audio_proj.weight")?;
         let shared_dim =
@@ -202,11 +201,10 @@ impl<B: Backend> Clap<B> {
         for (from, to) in bert::hf_key_renames("text_encoder.model.", "text_encoder.") {
             spec = spec.remap(from, to);
         }
-        for pattern in
-            Cnn14::<B>::ignored_keys("audio_encoder.").into_iter().chain(bert::hf_ignored_keys("text_encoder."))
-        {
+        for pattern in bert::hf_ignored_keys("text_encoder.") {
             spec = spec.ignore(pattern);
         }
+        let spec = spec.and(audio.reference_load_spec::<B>("audio_encoder."));
         let config = ClapConfig { sample_rate, audio, text, shared_dim, max_tokens: default_max_tokens() };
         let mut model = weights::load(config.init(device)?, checkpoint, Layout::Pytorch, &spec)?;
         // 0-dimensional in the reference, so it is read on its own.

@@ -98,7 +98,7 @@ pub struct ConvBlock<B: Backend> {
 }
 
 impl<B: Backend> ConvBlock<B> {
-    fn new(c_in: usize, c_out: usize, device: &B::Device) -> Self {
+    pub(crate) fn new(c_in: usize, c_out: usize, device: &B::Device) -> Self {
         let conv = |i, o| {
             Conv2dConfig::new([i, o], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -126,13 +126,24 @@ impl<B: Backend> ConvBlock<B> {
     }
 }
 
-/// ReLU(BatchNorm(conv(x))). Without autodiff (inference) BatchNorm uses its running statistics, an
-/// affine map per channel, so it is folded into the convolution's weights and bias: one pass over
-/// the activations instead of five element-wise ones.
+/// ReLU(BatchNorm(conv(x))).
 pub(crate) fn conv_bn_relu<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    relu(conv_bn(conv, bn, x))
+}
+
+/// BatchNorm(conv(x)). Without autodiff (inference) BatchNorm uses its running statistics, an affine
+/// map per channel, so it is folded into the convolution's weights and bias: one pass over the
+/// activations instead of five element-wise ones.
+pub(crate) fn conv_bn<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
     if B::ad_enabled(&x.device()) {
-        return relu(batch_norm_train(bn, conv.forward(x)));
+        return batch_norm_train(bn, conv.forward(x));
     }
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [top, left],
+        // Asymmetric padding has no ConvOptions form: convolve, then normalise.
+        _ => return bn.forward(conv.forward(x)),
+    };
     let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
     let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
     let [c_out, ..] = conv.weight.dims();
@@ -141,8 +152,8 @@ pub(crate) fn conv_bn_relu<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: T
         Some(b) => b.val() * bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt() + shift,
         None => shift,
     };
-    let options = ConvOptions::new(conv.stride, [1, 1], conv.dilation, conv.groups);
-    relu(conv2d(x, weight, Some(bias), options))
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    conv2d(x, weight, Some(bias), options)
 }
 
 /// BatchNorm in training mode (batch statistics; running statistics updated with momentum and, as

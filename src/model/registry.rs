@@ -14,10 +14,11 @@
 //! there. Adding an audio encoder: write `model/NEW.rs` (module + `NewConfig` + `NewSettings` +
 //! `impl AudioEncoder`), then add one variant to each audio enum below and its arms to their `match`es.
 //! The encoders registered:
-//! - audio: `cnn14` ([`super::cnn14`], the reference's), `small_cnn` ([`super::small_cnn`]);
+//! - audio: `cnn14` ([`super::cnn14`], the reference's), `resnet38` ([`super::resnet38`], PANNs'),
+//!   `small_cnn` ([`super::small_cnn`]);
 //! - text: `bert` ([`super::bert`], the reference's), `small` ([`super::small_text`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -29,10 +30,12 @@ use super::bert::{Bert, BertConfig, BertSettings};
 use super::cnn14::{Cnn14, Cnn14Config, Cnn14Settings};
 use super::encoder::{AudioEncoder, TextEncoder};
 use super::logmel::{LogMel, LogMelConfig};
+use super::resnet38::{ResNet38, ResNet38Config, ResNet38Settings};
 use super::small_cnn::{SmallCnn, SmallCnnConfig, SmallCnnSettings};
 use super::small_text::{SmallText, SmallTextConfig, SmallTextSettings};
 use super::tokenizer::Tokens;
-use crate::error::Result;
+use super::weights::{self, LoadSpec};
+use crate::error::{Error, Result};
 
 /// What an audio encoder reads, as registered with it; the front end that makes it is
 /// [`AudioEncoderConfig::front_end`]. (An encoder that also reads the raw waveform, as
@@ -48,6 +51,8 @@ pub enum AudioInput {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AudioSection {
     Cnn14(Cnn14Settings),
+    #[serde(rename = "resnet38")]
+    ResNet38(ResNet38Settings),
     SmallCnn(SmallCnnSettings),
 }
 
@@ -56,6 +61,7 @@ impl AudioSection {
     pub fn encoder(&self) -> AudioEncoderConfig {
         match self {
             Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config()),
+            Self::ResNet38(s) => AudioEncoderConfig::ResNet38(s.config()),
             Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config()),
         }
     }
@@ -64,6 +70,7 @@ impl AudioSection {
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         match self {
             Self::Cnn14(s) => s.problems(key, check),
+            Self::ResNet38(s) => s.problems(key, check),
             Self::SmallCnn(s) => s.problems(key, check),
         }
     }
@@ -72,6 +79,7 @@ impl AudioSection {
     pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
         match self {
             Self::Cnn14(s) => s.pretrained.iter_mut().collect(),
+            Self::ResNet38(s) => s.pretrained.iter_mut().collect(),
             Self::SmallCnn(_) => Vec::new(),
         }
     }
@@ -84,6 +92,9 @@ impl AudioSection {
     ) -> Result<Option<AudioModel<B>>> {
         Ok(match (self, config) {
             (Self::Cnn14(s), AudioEncoderConfig::Cnn14(c)) => s.load_pretrained(c, device)?.map(AudioModel::Cnn14),
+            (Self::ResNet38(s), AudioEncoderConfig::ResNet38(c)) => {
+                s.load_pretrained(c, device)?.map(AudioModel::ResNet38)
+            }
             _ => None,
         })
     }
@@ -150,6 +161,7 @@ impl TextSection {
 #[allow(clippy::large_enum_variant)]
 pub enum AudioModel<B: Backend> {
     Cnn14(Cnn14<B>),
+    ResNet38(ResNet38<B>),
     SmallCnn(SmallCnn<B>),
 }
 
@@ -164,18 +176,21 @@ impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
     fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
         match self {
             Self::Cnn14(m) => m.encode(mel, valid_frames),
+            Self::ResNet38(m) => m.encode(mel, valid_frames),
             Self::SmallCnn(m) => m.encode(mel, valid_frames),
         }
     }
     fn output_dim(&self) -> usize {
         match self {
             Self::Cnn14(m) => AudioEncoder::output_dim(m),
+            Self::ResNet38(m) => AudioEncoder::output_dim(m),
             Self::SmallCnn(m) => AudioEncoder::output_dim(m),
         }
     }
     fn min_frames(&self) -> usize {
         match self {
             Self::Cnn14(m) => m.min_frames(),
+            Self::ResNet38(m) => m.min_frames(),
             Self::SmallCnn(m) => m.min_frames(),
         }
     }
@@ -207,6 +222,8 @@ impl<B: Backend> TextEncoder<B> for TextModel<B> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AudioEncoderConfig {
     Cnn14(Cnn14Config),
+    #[serde(rename = "resnet38")]
+    ResNet38(ResNet38Config),
     SmallCnn(SmallCnnConfig),
 }
 
@@ -215,6 +232,7 @@ impl AudioEncoderConfig {
     pub fn input(&self) -> AudioInput {
         match self {
             Self::Cnn14(c) => AudioInput::LogMel { n_mels: c.n_mels },
+            Self::ResNet38(c) => AudioInput::LogMel { n_mels: c.n_mels },
             Self::SmallCnn(c) => AudioInput::LogMel { n_mels: c.n_mels },
         }
     }
@@ -229,9 +247,38 @@ impl AudioEncoderConfig {
         }
     }
 
+    /// The encoder of a PyTorch state dict that uses PANNs' key names under `prefix` (PANNs'
+    /// checkpoints with `""`, the reference's CLAP checkpoints with `audio_encoder.`), recognised by
+    /// its keys, with its shape read from the tensors.
+    pub fn from_reference_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
+        let keys = weights::keys(path, top_level_key)?;
+        let has = |key: &str| keys.iter().any(|k| k == &format!("{prefix}{key}"));
+        if has("resnet.layer1.0.conv1.weight") {
+            Ok(Self::ResNet38(ResNet38Config::from_weights(path, top_level_key, prefix)?))
+        } else if has("conv_block1.conv1.weight") {
+            Ok(Self::Cnn14(Cnn14Config::from_weights(path, top_level_key, prefix)?))
+        } else {
+            Err(Error::file(
+                path,
+                format!(
+                    "no audio encoder under {prefix:?}: neither CNN14's nor ResNet38's keys (conv_block1.*, resnet.*)"
+                ),
+            ))
+        }
+    }
+
+    /// How a PyTorch state dict in PANNs' key names under `prefix` maps onto this encoder.
+    pub fn reference_load_spec<B: Backend>(&self, prefix: &str) -> LoadSpec {
+        match self {
+            Self::ResNet38(_) => ResNet38::<B>::load_spec(prefix),
+            _ => Cnn14::<B>::ignored_keys(prefix).into_iter().fold(LoadSpec::new(), LoadSpec::ignore),
+        }
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> AudioModel<B> {
         match self {
             Self::Cnn14(c) => AudioModel::Cnn14(c.init(device)),
+            Self::ResNet38(c) => AudioModel::ResNet38(c.init(device)),
             Self::SmallCnn(c) => AudioModel::SmallCnn(c.init(device)),
         }
     }
@@ -240,6 +287,7 @@ impl AudioEncoderConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Cnn14(_) => "cnn14",
+            Self::ResNet38(_) => "resnet38",
             Self::SmallCnn(_) => "small_cnn",
         }
     }
@@ -248,6 +296,7 @@ impl AudioEncoderConfig {
     pub fn describe(&self) -> String {
         match self {
             Self::Cnn14(c) => format!("CNN14 {:?}", c.channels),
+            Self::ResNet38(c) => format!("ResNet38 {} {:?} × {:?} → {}", c.stem, c.widths, c.blocks, c.out),
             Self::SmallCnn(c) => format!("small CNN {:?} → {}", c.channels, c.dim),
         }
     }
@@ -255,6 +304,7 @@ impl AudioEncoderConfig {
     pub fn output_dim(&self) -> usize {
         match self {
             Self::Cnn14(c) => c.embed_dim(),
+            Self::ResNet38(c) => c.embed_dim(),
             Self::SmallCnn(c) => c.dim,
         }
     }
@@ -262,6 +312,7 @@ impl AudioEncoderConfig {
     pub fn min_frames(&self) -> usize {
         match self {
             Self::Cnn14(_) => super::cnn14::DOWNSAMPLE,
+            Self::ResNet38(_) => super::resnet38::DOWNSAMPLE,
             Self::SmallCnn(c) => c.downsample(),
         }
     }

@@ -63,6 +63,13 @@ impl LoadSpec {
         self.separate.push(path.into());
         self
     }
+    /// This spec with `other`'s renames, ignores and separate parameters added after its own.
+    pub fn and(mut self, other: LoadSpec) -> Self {
+        self.remap.extend(other.remap);
+        self.ignore.extend(other.ignore);
+        self.separate.extend(other.separate);
+        self
+    }
 }
 
 /// True for file names burn-store reads as safetensors; everything else is read as a PyTorch file.

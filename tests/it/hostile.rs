@@ -221,7 +221,9 @@ mod pth {
 
     #[test]
     fn the_reference_fixtures_pass() {
-        for f in ["checkpoint/reference.pth", "cnn14/panns_small.pth"] {
+        for f in
+            ["checkpoint/reference.pth", "cnn14/panns_small.pth", "resnet38/panns_small.pth", "resnet38/reference.pth"]
+        {
             let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(f);
             pickle_guard::check(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
         }

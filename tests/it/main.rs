@@ -12,6 +12,7 @@ mod metrics;
 mod model_audio;
 mod model_clap;
 mod model_cli;
+mod model_resnet38;
 mod pack;
 mod parallel;
 mod readme;

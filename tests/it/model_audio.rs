@@ -12,11 +12,11 @@ use clap_tools::npy;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
-fn fixture(rel: &str) -> PathBuf {
+pub(crate) fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(rel)
 }
 
-fn load(rel: &str) -> npy::Array {
+pub(crate) fn load(rel: &str) -> npy::Array {
     npy::read_f32(&fixture(rel)).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -99,7 +99,7 @@ fn panns_shapes(cfg: &Cnn14Config) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+pub(crate) fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(k, s, v)| (k.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -136,7 +136,7 @@ fn embed(model: &Cnn14<Cpu>, clips: &[&[f32]]) -> (Vec<f32>, usize) {
     (out.into_data().into_vec::<f32>().unwrap(), dim)
 }
 
-fn assert_rows_close(ours: &[f32], reference: &npy::Array, min_cos: f64, what: &str) {
+pub(crate) fn assert_rows_close(ours: &[f32], reference: &npy::Array, min_cos: f64, what: &str) {
     let dim = reference.shape[1];
     assert_eq!(ours.len(), reference.data.len(), "{what}: shape");
     for (r, (a, b)) in ours.chunks(dim).zip(reference.data.chunks(dim)).enumerate() {
