@@ -15,7 +15,7 @@
 //! `impl AudioEncoder`), then add one variant to each audio enum below and its arms to their `match`es.
 //! The encoders registered:
 //! - audio: `cnn14` ([`super::cnn14`], the reference's), `resnet38` ([`super::resnet38`], PANNs'),
-//!   `small_cnn` ([`super::small_cnn`]);
+//!   `ast` ([`super::ast`], the reference's AST), `small_cnn` ([`super::small_cnn`]);
 //! - text: `bert` ([`super::bert`], the reference's), `small` ([`super::small_text`]).
 
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ use burn::tensor::{Int, Tensor};
 use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
 
+use super::ast::{Ast, AstConfig, AstSettings};
 use super::bert::{Bert, BertConfig, BertSettings};
 use super::cnn14::{Cnn14, Cnn14Config, Cnn14Settings};
 use super::encoder::{AudioEncoder, TextEncoder};
@@ -53,6 +54,7 @@ pub enum AudioSection {
     Cnn14(Cnn14Settings),
     #[serde(rename = "resnet38")]
     ResNet38(ResNet38Settings),
+    Ast(AstSettings),
     SmallCnn(SmallCnnSettings),
 }
 
@@ -62,6 +64,7 @@ impl AudioSection {
         match self {
             Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config()),
             Self::ResNet38(s) => AudioEncoderConfig::ResNet38(s.config()),
+            Self::Ast(s) => AudioEncoderConfig::Ast(s.config()),
             Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config()),
         }
     }
@@ -71,6 +74,7 @@ impl AudioSection {
         match self {
             Self::Cnn14(s) => s.problems(key, check),
             Self::ResNet38(s) => s.problems(key, check),
+            Self::Ast(s) => s.problems(key, check),
             Self::SmallCnn(s) => s.problems(key, check),
         }
     }
@@ -80,6 +84,7 @@ impl AudioSection {
         match self {
             Self::Cnn14(s) => s.pretrained.iter_mut().collect(),
             Self::ResNet38(s) => s.pretrained.iter_mut().collect(),
+            Self::Ast(s) => s.pretrained.iter_mut().collect(),
             Self::SmallCnn(_) => Vec::new(),
         }
     }
@@ -95,6 +100,7 @@ impl AudioSection {
             (Self::ResNet38(s), AudioEncoderConfig::ResNet38(c)) => {
                 s.load_pretrained(c, device)?.map(AudioModel::ResNet38)
             }
+            (Self::Ast(s), AudioEncoderConfig::Ast(c)) => s.load_pretrained(c, device)?.map(AudioModel::Ast),
             _ => None,
         })
     }
@@ -162,6 +168,7 @@ impl TextSection {
 pub enum AudioModel<B: Backend> {
     Cnn14(Cnn14<B>),
     ResNet38(ResNet38<B>),
+    Ast(Ast<B>),
     SmallCnn(SmallCnn<B>),
 }
 
@@ -177,6 +184,7 @@ impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
         match self {
             Self::Cnn14(m) => m.encode(mel, valid_frames),
             Self::ResNet38(m) => m.encode(mel, valid_frames),
+            Self::Ast(m) => m.encode(mel, valid_frames),
             Self::SmallCnn(m) => m.encode(mel, valid_frames),
         }
     }
@@ -184,6 +192,7 @@ impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
         match self {
             Self::Cnn14(m) => AudioEncoder::output_dim(m),
             Self::ResNet38(m) => AudioEncoder::output_dim(m),
+            Self::Ast(m) => AudioEncoder::output_dim(m),
             Self::SmallCnn(m) => AudioEncoder::output_dim(m),
         }
     }
@@ -191,6 +200,7 @@ impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
         match self {
             Self::Cnn14(m) => m.min_frames(),
             Self::ResNet38(m) => m.min_frames(),
+            Self::Ast(m) => m.min_frames(),
             Self::SmallCnn(m) => m.min_frames(),
         }
     }
@@ -224,6 +234,7 @@ pub enum AudioEncoderConfig {
     Cnn14(Cnn14Config),
     #[serde(rename = "resnet38")]
     ResNet38(ResNet38Config),
+    Ast(AstConfig),
     SmallCnn(SmallCnnConfig),
 }
 
@@ -233,6 +244,7 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(c) => AudioInput::LogMel { n_mels: c.n_mels },
             Self::ResNet38(c) => AudioInput::LogMel { n_mels: c.n_mels },
+            Self::Ast(c) => AudioInput::LogMel { n_mels: c.n_mels },
             Self::SmallCnn(c) => AudioInput::LogMel { n_mels: c.n_mels },
         }
     }
@@ -253,7 +265,9 @@ impl AudioEncoderConfig {
     pub fn from_reference_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
         let keys = weights::keys(path, top_level_key)?;
         let has = |key: &str| keys.iter().any(|k| k == &format!("{prefix}{key}"));
-        if has("resnet.layer1.0.conv1.weight") {
+        if has("v.patch_embed.proj.weight") {
+            Ok(Self::Ast(AstConfig::from_weights(path, top_level_key, prefix)?))
+        } else if has("resnet.layer1.0.conv1.weight") {
             Ok(Self::ResNet38(ResNet38Config::from_weights(path, top_level_key, prefix)?))
         } else if has("conv_block1.conv1.weight") {
             Ok(Self::Cnn14(Cnn14Config::from_weights(path, top_level_key, prefix)?))
@@ -261,7 +275,7 @@ impl AudioEncoderConfig {
             Err(Error::file(
                 path,
                 format!(
-                    "no audio encoder under {prefix:?}: neither CNN14's nor ResNet38's keys (conv_block1.*, resnet.*)"
+                    "no audio encoder under {prefix:?}: not CNN14's, ResNet38's or AST's keys (conv_block1.*, resnet.*, v.*)"
                 ),
             ))
         }
@@ -271,6 +285,7 @@ impl AudioEncoderConfig {
     pub fn reference_load_spec<B: Backend>(&self, prefix: &str) -> LoadSpec {
         match self {
             Self::ResNet38(_) => ResNet38::<B>::load_spec(prefix),
+            Self::Ast(_) => Ast::<B>::load_spec(prefix),
             _ => Cnn14::<B>::ignored_keys(prefix).into_iter().fold(LoadSpec::new(), LoadSpec::ignore),
         }
     }
@@ -279,6 +294,7 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(c) => AudioModel::Cnn14(c.init(device)),
             Self::ResNet38(c) => AudioModel::ResNet38(c.init(device)),
+            Self::Ast(c) => AudioModel::Ast(c.init(device)),
             Self::SmallCnn(c) => AudioModel::SmallCnn(c.init(device)),
         }
     }
@@ -288,6 +304,7 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(_) => "cnn14",
             Self::ResNet38(_) => "resnet38",
+            Self::Ast(_) => "ast",
             Self::SmallCnn(_) => "small_cnn",
         }
     }
@@ -297,6 +314,9 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(c) => format!("CNN14 {:?}", c.channels),
             Self::ResNet38(c) => format!("ResNet38 {} {:?} × {:?} → {}", c.stem, c.widths, c.blocks, c.out),
+            Self::Ast(c) => {
+                format!("AST {} blocks × {} ({} heads), {} frames", c.depth, c.dim, c.heads, c.input_frames)
+            }
             Self::SmallCnn(c) => format!("small CNN {:?} → {}", c.channels, c.dim),
         }
     }
@@ -305,6 +325,7 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(c) => c.embed_dim(),
             Self::ResNet38(c) => c.embed_dim(),
+            Self::Ast(c) => c.dim,
             Self::SmallCnn(c) => c.dim,
         }
     }
@@ -313,6 +334,7 @@ impl AudioEncoderConfig {
         match self {
             Self::Cnn14(_) => super::cnn14::DOWNSAMPLE,
             Self::ResNet38(_) => super::resnet38::DOWNSAMPLE,
+            Self::Ast(_) => super::ast::PATCH,
             Self::SmallCnn(c) => c.downsample(),
         }
     }

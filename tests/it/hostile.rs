@@ -221,9 +221,14 @@ mod pth {
 
     #[test]
     fn the_reference_fixtures_pass() {
-        for f in
-            ["checkpoint/reference.pth", "cnn14/panns_small.pth", "resnet38/panns_small.pth", "resnet38/reference.pth"]
-        {
+        for f in [
+            "checkpoint/reference.pth",
+            "cnn14/panns_small.pth",
+            "resnet38/panns_small.pth",
+            "resnet38/reference.pth",
+            "ast/audioset_small.pth",
+            "ast/reference.pth",
+        ] {
             let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model").join(f);
             pickle_guard::check(&p).unwrap_or_else(|e| panic!("{f}: {e}"));
         }

@@ -9,6 +9,7 @@ mod hostile;
 mod import;
 mod index;
 mod metrics;
+mod model_ast;
 mod model_audio;
 mod model_clap;
 mod model_cli;
