@@ -230,6 +230,14 @@ pub(crate) fn pool_valid_frames<B: Backend>(
     max + mean
 }
 
+/// PANNs' clip head, as CNN14 and ResNet38 end: dropout, fc1 with ReLU, dropout.
+///
+/// # Shapes
+/// - pooled: [batch, channels] → [batch, channels]
+pub(crate) fn clip_head<B: Backend>(fc1: &Linear<B>, dropout: &Dropout, pooled: Tensor<B, 2>) -> Tensor<B, 2> {
+    dropout.forward(relu(fc1.forward(dropout.forward(pooled))))
+}
+
 #[derive(Module, Debug)]
 pub struct Cnn14<B: Backend> {
     pub bn0: BatchNorm<B>,
@@ -248,7 +256,7 @@ impl<B: Backend> Cnn14<B> {
     /// Load a PANNs checkpoint (`Cnn14_mAP=0.431.pth`: weights under `model`; PANNs' own front end
     /// and `fc_audioset` are ignored). Block widths are read from the file.
     pub fn load_panns(path: &Path, device: &B::Device) -> Result<Self> {
-        let top = if weights::is_safetensors(path) { None } else { Some("model") };
+        let top = weights::panns_top_level_key(path);
         let cfg = Cnn14Config::from_weights(path, top, "")?;
         let mut spec = LoadSpec::new();
         if let Some(t) = top {
@@ -320,8 +328,7 @@ impl<B: Backend> Cnn14<B> {
             x = self.block_dropout.forward(block.forward(x, pool));
         }
         let pooled = pool_valid_frames(x, valid_frames, DOWNSAMPLE);
-        let x = self.fc_dropout.forward(pooled);
-        self.fc_dropout.forward(relu(self.fc1.forward(x)))
+        clip_head(&self.fc1, &self.fc_dropout, pooled)
     }
 }
 

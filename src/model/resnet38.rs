@@ -24,7 +24,7 @@ use burn::tensor::Tensor;
 use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
 
-use super::cnn14::{conv_bn, conv_bn_relu, normalise_bins, pool_valid_frames, ConvBlock};
+use super::cnn14::{clip_head, conv_bn, conv_bn_relu, normalise_bins, pool_valid_frames, ConvBlock};
 use super::weights::{self, Layout, LoadSpec};
 use crate::error::{Error, Result};
 
@@ -214,7 +214,7 @@ impl<B: Backend> ResNet38<B> {
     /// Load a PANNs checkpoint (`ResNet38_mAP=0.434.pth`: weights under `model`; PANNs' own front
     /// end and `fc_audioset` are ignored). The shape is read from the file.
     pub fn load_panns(path: &Path, device: &B::Device) -> Result<Self> {
-        let top = if weights::is_safetensors(path) { None } else { Some("model") };
+        let top = weights::panns_top_level_key(path);
         let cfg = ResNet38Config::from_weights(path, top, "")?;
         let mut spec = Self::load_spec("");
         if let Some(t) = top {
@@ -284,8 +284,7 @@ impl<B: Backend> ResNet38<B> {
         let x = self.block_dropout.forward(pool2(x));
         let x = self.block_dropout.forward(self.conv_block_after1.forward(x, 1));
         let pooled = pool_valid_frames(x, valid_frames, DOWNSAMPLE);
-        let x = self.fc_dropout.forward(pooled);
-        self.fc_dropout.forward(relu(self.fc1.forward(x)))
+        clip_head(&self.fc1, &self.fc_dropout, pooled)
     }
 }
 
@@ -365,7 +364,7 @@ impl ResNet38Settings {
         device: &B::Device,
     ) -> Result<Option<ResNet38<B>>> {
         let Some(p) = &self.pretrained else { return Ok(None) };
-        let cfg = ResNet38Config::from_weights(p, (!weights::is_safetensors(p)).then_some("model"), "")?;
+        let cfg = ResNet38Config::from_weights(p, weights::panns_top_level_key(p), "")?;
         if (cfg.stem, cfg.widths, cfg.blocks, cfg.out) != (config.stem, config.widths, config.blocks, config.out) {
             return Err(Error::file(
                 p,

@@ -77,6 +77,12 @@ pub fn is_safetensors(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
+/// Where a PANNs checkpoint keeps its state dict: under `model` in a PyTorch file (as PANNs saves
+/// it), at the top of a safetensors file.
+pub fn panns_top_level_key(path: &Path) -> Option<&'static str> {
+    (!is_safetensors(path)).then_some("model")
+}
+
 /// Load the weights of `path` into `module`, checking that nothing is missing, misshapen or left over.
 pub fn load<B: Backend, M: Module<B>>(mut module: M, path: &Path, layout: Layout, spec: &LoadSpec) -> Result<M> {
     if !path.is_file() {

@@ -132,12 +132,8 @@ fn ast_trains_a_step_in_training_mode() {
 #[test]
 fn train_fine_tunes_a_reference_ast_checkpoint_and_embed_uses_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let data = crate::common::finetune_setup(dir.path());
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
-    let bert = dir.path().join("bert");
-    std::fs::create_dir_all(&bert).unwrap();
-    std::fs::copy(fixtures.join("text/bert/config.json"), bert.join("config.json")).unwrap();
-    std::fs::copy(fixtures.join("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
     let config = format!(
         "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"ast\"\n\
          dim = 64\ndepth = 2\nheads = 1\ninput_frames = 256\n\n\

@@ -114,7 +114,13 @@ pub(crate) fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>, Vec
 }
 
 fn panns_tensors(cfg: &Cnn14Config) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    panns_shapes(cfg)
+    filled(panns_shapes(cfg))
+}
+
+/// Each tensor (PANNs key names) filled with its deterministic values (`prng::panns_value`, as the
+/// fixture script fills the reference's modules).
+pub(crate) fn filled(shapes: Vec<(String, Vec<usize>)>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    shapes
         .into_iter()
         .map(|(k, s)| {
             let v = crate::common::prng::panns_value(&k, &s);

@@ -51,13 +51,7 @@ fn panns_shapes(cfg: &ResNet38Config) -> Vec<(String, Vec<usize>)> {
 }
 
 fn panns_tensors(cfg: &ResNet38Config) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    panns_shapes(cfg)
-        .into_iter()
-        .map(|(k, s)| {
-            let v = crate::common::prng::panns_value(&k, &s);
-            (k, s, v)
-        })
-        .collect()
+    crate::model_audio::filled(panns_shapes(cfg))
 }
 
 fn mel_batch(clips: &[&[f32]]) -> (Tensor<Cpu, 3>, Vec<usize>) {
@@ -194,12 +188,8 @@ fn resnet38_trains_a_step_in_training_mode() {
 #[test]
 fn train_fine_tunes_a_reference_resnet38_checkpoint_and_eval_and_embed_use_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let data = crate::common::finetune_setup(dir.path());
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
-    let bert = dir.path().join("bert");
-    std::fs::create_dir_all(&bert).unwrap();
-    std::fs::copy(fixtures.join("text/bert/config.json"), bert.join("config.json")).unwrap();
-    std::fs::copy(fixtures.join("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
     let config = format!(
         "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"resnet38\"\n\
          stem = 4\nwidths = [8, 16, 16, 32]\nblocks = [3, 4, 6, 3]\nout = 64\n\n\

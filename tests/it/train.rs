@@ -318,12 +318,8 @@ print(json.dumps({"audio": same("audio_encoder."), "text": same("text_encoder.")
 #[test]
 fn fine_tunes_from_a_reference_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let data = crate::common::finetune_setup(dir.path());
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
-    let bert = dir.path().join("bert");
-    std::fs::create_dir_all(&bert).unwrap();
-    std::fs::copy(fixtures.join("text/bert/config.json"), bert.join("config.json")).unwrap();
-    std::fs::copy(fixtures.join("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
     let config = |channels: &str| {
         format!(
             "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"cnn14\"\nchannels = {channels}\n\n\
@@ -331,7 +327,7 @@ fn fine_tunes_from_a_reference_checkpoint() {
              [train]\nbatch_size = 4\nval_interval = 3\nseed = 1\nworkers = 1\n\n[checkpoint]\ndir = \"run\"\nevery = 3\n",
             crate::common::demo_data_toml(&data),
             s(&fixtures.join("checkpoint/reference.pth")),
-            s(&bert)
+            s(&dir.path().join("bert"))
         )
     };
     std::fs::write(dir.path().join("ft.toml"), config("[8, 16, 16, 32, 32, 64]")).unwrap();

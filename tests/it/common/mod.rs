@@ -82,6 +82,19 @@ pub fn demo_corpus(dir: &Path, clips: usize, width: usize) -> PathBuf {
     out
 }
 
+/// What fine-tuning a reference-layout checkpoint needs in `dir`: the demo corpus (24 clips, packed)
+/// in `dir/demo`, and in `dir/bert` the fixtures' 2-layer BERT config and vocabulary (the BERT of
+/// tests/fixtures/model/*/reference.pth). Returns the corpus folder.
+pub fn finetune_setup(dir: &Path) -> PathBuf {
+    let data = demo_corpus(dir, 24, 16);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
+    let bert = dir.join("bert");
+    std::fs::create_dir_all(&bert).unwrap();
+    std::fs::copy(fixtures.join("text/bert/config.json"), bert.join("config.json")).unwrap();
+    std::fs::copy(fixtures.join("text/tokenizer/vocab.txt"), bert.join("vocab.txt")).unwrap();
+    data
+}
+
 /// The `[data]` section of a training config over the demo corpus at `data` (1 s crops).
 pub fn demo_data_toml(data: &Path) -> String {
     let wav = s(&data.join("packed/waveforms.parquet")).to_string();
