@@ -1,16 +1,22 @@
-//! Timing side of `benches/model.py`: the log-mel front end and CNN14 clip embeddings on the CPU
-//! backend, on synthetic clips. Prints one JSON object; the Python script runs torchaudio / PyTorch
-//! on the same work and reports the ratios (see BENCHMARKS.md).
+//! Timing side of `benches/model.py`: the log-mel front end and the audio encoders' clip embeddings
+//! (full size, eval mode) on the CPU backend, on synthetic clips. Prints one JSON object; the Python
+//! script runs torchaudio / PyTorch on the same work and reports the ratios (see BENCHMARKS.md).
 //!
 //!     cargo run --release --example bench_model -- logmel --clips 50 --seconds 10
 //!     cargo run --release --example bench_model -- cnn14 --batch 8 --seconds 10 --repeats 3
+//!     cargo run --release --example bench_model -- resnet38 --batch 8 --seconds 10 --repeats 3
+//!     cargo run --release --example bench_model -- ast --batch 4 --seconds 10 --repeats 2
 //!
 //! The thread count is rayon's (RAYON_NUM_THREADS).
 
 use std::time::Instant;
 
+use clap_tools::model::ast::AstConfig;
 use clap_tools::model::cnn14::Cnn14Config;
+use clap_tools::model::encoder::AudioEncoder;
 use clap_tools::model::logmel::LogMel;
+use clap_tools::model::registry::AudioEncoderConfig;
+use clap_tools::model::resnet38::ResNet38Config;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
@@ -48,12 +54,18 @@ fn main() {
                     "rate": rate, "ms_per_clip_single": single * 1e3, "ms_per_clip_batch": batched * 1e3})
             );
         }
-        "cnn14" => {
+        "cnn14" | "resnet38" | "ast" => {
             let batch = arg(&args, "--batch", 8.0) as usize;
             let repeats = arg(&args, "--repeats", 3.0) as usize;
             let device = Default::default();
-            let model = Cnn14Config::default().init::<Cpu>(&device);
-            let lm = LogMel::for_rate(rate).expect("32000 or 16000");
+            let config = match which {
+                "cnn14" => AudioEncoderConfig::Cnn14(Cnn14Config::default()),
+                "resnet38" => AudioEncoderConfig::ResNet38(ResNet38Config::default()),
+                _ => AudioEncoderConfig::Ast(AstConfig::default()),
+            };
+            let model = config.init::<Cpu>(&device);
+            // The encoder's own front end (AST's has 128 mel bins).
+            let lm = config.front_end(rate).expect("32000 or 16000");
             let waves: Vec<Vec<f32>> = (0..batch).map(|i| clip(i, n)).collect();
             let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
             let run = || {
@@ -63,7 +75,7 @@ fn main() {
                     TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]),
                     &device,
                 );
-                let out = model.forward(x, &valid);
+                let out = model.encode(x, &valid);
                 std::hint::black_box(out.into_data());
             };
             run(); // warm up
@@ -77,12 +89,12 @@ fn main() {
             let median = times[times.len() / 2];
             println!(
                 "{}",
-                serde_json::json!({"what": "cnn14", "threads": threads, "batch": batch, "seconds": seconds,
+                serde_json::json!({"what": which, "threads": threads, "batch": batch, "seconds": seconds,
                     "s_per_batch": median, "clips_per_s": batch as f64 / median, "times": times})
             );
         }
         _ => {
-            eprintln!("usage: bench_model logmel|cnn14 [--rate R] [--seconds S] [--clips N | --batch B --repeats R]");
+            eprintln!("usage: bench_model logmel|cnn14|resnet38|ast [--rate R] [--seconds S] [--clips N | --batch B --repeats R]");
             std::process::exit(2);
         }
     }

@@ -7,17 +7,19 @@
 //!     cargo run --features cuda --example bench_train -- --batch 128 --seconds 10 --steps 5
 //!
 //! Options: --batch, --seconds (clip length), --steps (timed), --warmup (untimed steps first),
-//! --devices (data parallel over the first N; default 1). The log-mel front end runs on the CPU in
+//! --devices (data parallel over the first N; default 1), --encoder cnn14|resnet38|ast (the audio
+//! encoder at full size, default cnn14). The log-mel front end runs on the CPU in
 //! the trainer's background workers; it is timed apart (`host_logmel_s_per_batch`) to show whether
 //! the workers keep up with the device.
 
 use std::time::Instant;
 
+use clap_tools::model::ast::AstConfig;
 use clap_tools::model::bert::BertConfig;
 use clap_tools::model::clap::ClapConfig;
 use clap_tools::model::cnn14::Cnn14Config;
-use clap_tools::model::logmel::LogMel;
 use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
+use clap_tools::model::resnet38::ResNet38Config;
 use clap_tools::model::tokenizer::Tokens;
 use clap_tools::train::data::TrainBatch;
 use clap_tools::train::parallel;
@@ -40,8 +42,17 @@ fn main() {
     let devices = clap_tools_backends::devices(Some(arg(&args, "--devices", 1.0) as usize)).expect("devices");
     clap_tools_backends::check_transfers(&devices).expect("transfers between devices");
 
-    // The batch: log-mels of `batch` clips (timed, as the workers compute them), 30 tokens per caption.
-    let logmel = LogMel::for_rate(32000).expect("32 kHz");
+    let encoder = args.windows(2).find(|w| w[0] == "--encoder").map_or("cnn14", |w| w[1].as_str());
+    let audio = match encoder {
+        "cnn14" => AudioEncoderConfig::Cnn14(Cnn14Config::default()),
+        "resnet38" => AudioEncoderConfig::ResNet38(ResNet38Config::default()),
+        "ast" => AudioEncoderConfig::Ast(AstConfig::default()),
+        other => panic!("--encoder: {other} is not cnn14, resnet38 or ast"),
+    };
+
+    // The batch: log-mels of `batch` clips (timed, as the workers compute them; the encoder's own
+    // front end), 30 tokens per caption.
+    let logmel = audio.front_end(32000).expect("32 kHz");
     let n = (seconds * 32000.0) as usize;
     let waves: Vec<Vec<f32>> = (0..batch).map(|i| clip(i, n)).collect();
     let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
@@ -68,7 +79,7 @@ fn main() {
 
     let config = ClapConfig {
         sample_rate: 32000,
-        audio: AudioEncoderConfig::Cnn14(Cnn14Config::default()),
+        audio,
         // prajjwal1/bert-medium: 8 layers, hidden 512, 8 heads, intermediate 2048.
         text: TextEncoderConfig::Bert(BertConfig::new(30522, 512, 8, 8, 2048, 512)),
         shared_dim: 1024,
@@ -95,6 +106,7 @@ fn main() {
         "{}",
         serde_json::json!({
             "backend": clap_tools_backends::backend_name(),
+            "encoder": encoder,
             "devices": devices.len(),
             "batch": batch,
             "seconds": seconds,

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Model-core CPU benchmark, side by side in one invocation: clap-tools' log-mel front end against
-torchaudio's, and CNN14 clip embeddings (waveform → log-mel → CNN14) against the reference's Cnn14 in
-PyTorch, both on the CPU with the same number of threads.
+torchaudio's, and each audio encoder's clip embeddings (waveform → log-mel → encoder, full size, eval)
+against the reference's own class in PyTorch (Cnn14, ResNet38, AudioSpectrogramTransformer), both on
+the CPU with the same number of threads.
 
     bash scripts/bench.sh model /tmp/ref [--threads 2] [--clips 50] [--batch 8] [--repeats 3]
+        [--encoders cnn14,resnet38,ast] [--skip-logmel]
 
 (/tmp/ref: a checkout of the reference, `git --git-dir=MIRROR archive HEAD | tar -x -C /tmp/ref`.)
 Runs in the venv of tests/fixtures/model/requirements.txt (torch, torchaudio and the reference's
@@ -57,10 +59,22 @@ def torchaudio_logmel(sr, waves):
     return single, batched
 
 
-def torch_cnn14(checkout, sr, batch, seconds, repeats):
+def reference_encoder(checkout, kind, sr):
+    """The reference's own class for `kind`, full size, random weights, eval mode."""
     sys.path.insert(0, str(checkout))
-    from models.audio_encoder import Cnn14
-    model = Cnn14(sample_rate=sr).eval()
+    from models import audio_encoder as ae
+    if kind == "cnn14":
+        return ae.Cnn14(sample_rate=sr).eval()
+    if kind == "resnet38":
+        return ae.ResNet38(sample_rate=sr).eval()
+    # AST base384 over a DeiT from today's timm, as the fixtures build it (see ast_encoder.py there).
+    sys.path.insert(0, str(ROOT / "tests/fixtures/model"))
+    import ast_encoder
+    return ast_encoder.build(ae, {"dim": 768, "heads": 12, "depth": 12, "frames": 1024}, 0)
+
+
+def torch_encoder(checkout, kind, sr, batch, seconds, repeats):
+    model = reference_encoder(checkout, kind, sr)
     n = int(seconds * sr)
     x = torch.from_numpy(np.stack(clips(batch, n)))
     lengths = torch.full((batch,), n)
@@ -83,11 +97,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--skip-cnn14", action="store_true")
+    ap.add_argument("--encoders", default="cnn14", help="comma-separated: cnn14, resnet38, ast")
+    ap.add_argument("--skip-logmel", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     report = {"threads": args.threads, "torch": torch.__version__, "torchaudio": torchaudio.__version__}
-    for sr in (32000, 16000):
+    for sr in () if args.skip_logmel else (32000, 16000):
         ours = rust(["logmel", "--rate", str(sr), "--clips", str(args.clips), "--seconds", str(args.seconds)],
                     args.threads)
         single, batched = torchaudio_logmel(sr, clips(args.clips, int(args.seconds * sr)))
@@ -100,15 +115,15 @@ def main():
               f"{row['ours_ms_single']:.2f} ms vs torchaudio {row['torchaudio_ms_single']:.2f} ms "
               f"({row['speedup_single']:.2f}x); batch of {args.clips} {row['ours_ms_batch']:.2f} vs "
               f"{row['torchaudio_ms_batch']:.2f} ms per clip ({row['speedup_batch']:.2f}x)", flush=True)
-    if not args.skip_cnn14:
-        ours = rust(["cnn14", "--batch", str(args.batch), "--seconds", str(args.seconds),
+    for kind in [k for k in args.encoders.split(",") if k]:
+        ours = rust([kind, "--batch", str(args.batch), "--seconds", str(args.seconds),
                      "--repeats", str(args.repeats)], args.threads)
-        theirs = torch_cnn14(args.checkout, 32000, args.batch, args.seconds, args.repeats)
+        theirs = torch_encoder(args.checkout, kind, 32000, args.batch, args.seconds, args.repeats)
         row = {"ours_clips_per_s": ours["clips_per_s"], "pytorch_clips_per_s": args.batch / theirs,
                "ratio": ours["clips_per_s"] / (args.batch / theirs), "ours_s_per_batch": ours["s_per_batch"],
                "pytorch_s_per_batch": theirs}
-        report["cnn14"] = row
-        print(f"CNN14 clip embeddings, batch {args.batch} x {args.seconds:g} s, {args.threads} threads: "
+        report[kind] = row
+        print(f"{kind} clip embeddings, batch {args.batch} x {args.seconds:g} s, {args.threads} threads: "
               f"{row['ours_clips_per_s']:.2f} clips/s vs PyTorch {row['pytorch_clips_per_s']:.2f} clips/s "
               f"({row['ratio']:.2f}x)", flush=True)
     print(json.dumps(report, indent=1))

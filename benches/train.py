@@ -60,11 +60,11 @@ def stub_missing_imports():
         print("note: torchlibrosa missing; SpecAugmentation stubbed (unused: specaug=False)", file=sys.stderr)
 
 
-def torch_steps(checkout, batch, seconds, steps, warmup, device):
+def torch_steps(checkout, batch, seconds, steps, warmup, device, encoder="cnn14"):
     sys.path.insert(0, str(checkout))
     stub_missing_imports()
     from transformers import BertConfig, BertModel
-    from models.audio_encoder import Cnn14
+    from models import audio_encoder as ae
     from models.audio_text_model import AudioSingleTextClap
     from models.loss import InfoNceLoss
     from models.text_encoder import Bert
@@ -76,7 +76,14 @@ def torch_steps(checkout, batch, seconds, steps, warmup, device):
     text.model = BertModel(BertConfig(vocab_size=30522, hidden_size=512, num_hidden_layers=8,
                                       num_attention_heads=8, intermediate_size=2048), add_pooling_layer=False)
     text.embed_dim = 512
-    model = AudioSingleTextClap(Cnn14(sample_rate=32000), text, 2048, 512, 1024).to(device).train()
+    if encoder == "ast":
+        # AST base384 over a DeiT from today's timm, as the fixtures build it (ast_encoder.py).
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests/fixtures/model"))
+        import ast_encoder
+        audio, audio_dim = ast_encoder.build(ae, {"dim": 768, "heads": 12, "depth": 12, "frames": 1024}, 0), 768
+    else:
+        audio, audio_dim = {"cnn14": ae.Cnn14, "resnet38": ae.ResNet38}[encoder](sample_rate=32000), 2048
+    model = AudioSingleTextClap(audio, text, audio_dim, 512, 1024).to(device).train()
     loss_fn = InfoNceLoss()
     optim = torch.optim.Adam(model.parameters(), lr=1e-4)
     n = int(seconds * 32000)
@@ -113,19 +120,21 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--encoder", default="cnn14", choices=["cnn14", "resnet38", "ast"])
     ap.add_argument("--skip-rust", action="store_true")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     report = {"torch": torch.__version__, "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
     common = ["--batch", str(args.batch), "--seconds", str(args.seconds), "--steps", str(args.steps),
-              "--warmup", str(args.warmup)]
+              "--warmup", str(args.warmup), "--encoder", args.encoder]
     if not args.skip_rust:
         report["ours"] = rust(common)
-    theirs, times = torch_steps(args.checkout, args.batch, args.seconds, args.steps, args.warmup, device)
+    theirs, times = torch_steps(args.checkout, args.batch, args.seconds, args.steps, args.warmup, device,
+                                args.encoder)
     report["pytorch"] = {"s_per_step": theirs, "samples_per_s": args.batch / theirs, "step_times": times}
     if "ours" in report:
         report["ratio"] = report["ours"]["samples_per_s"] / report["pytorch"]["samples_per_s"]
-        print(f"training, batch {args.batch} x {args.seconds:g} s, {report['device']}: "
+        print(f"training {args.encoder} + BERT-medium, batch {args.batch} x {args.seconds:g} s, {report['device']}: "
               f"{report['ours']['samples_per_s']:.1f} samples/s vs PyTorch {report['pytorch']['samples_per_s']:.1f} "
               f"({report['ratio']:.2f}x); our host log-mel {report['ours']['host_logmel_s_per_batch']:.2f} s per "
               f"batch on {report['ours']['host_threads']} threads", flush=True)
