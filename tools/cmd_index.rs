@@ -120,7 +120,8 @@ fn build(a: BuildArgs) -> Result<()> {
         anyhow::bail!("give the clips to index (audio files or folders, a pack output, a clips or captions table)");
     }
     let checkpoint = a.checkpoint.expect("clap requires --checkpoint without --embeddings");
-    let source = ModelSource { checkpoint, text_encoder: a.text_encoder, sample_rate: a.sample_rate };
+    let source =
+        ModelSource { checkpoint, text_encoder: a.text_encoder, sample_rate: a.sample_rate, audio_encoder: None };
     let mut o = options(a.output, BuildMode::Build, Source::Clips(a.sources.sources.clone()), &a.sources);
     o.f16 = a.f16;
     embed_into(&source, &o)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap_tools::index::Index;
 use clap_tools::model::checkpoint::{Embedder, ModelSource};
+use clap_tools::model::registry::ReferenceAudioKind;
 use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools_backends::{default_device, Selected};
 
@@ -20,6 +21,11 @@ pub struct Model {
     /// Front-end sample rate of a reference checkpoint (clap-tools checkpoints record their own).
     #[arg(long, default_value_t = 32000)]
     pub sample_rate: u32,
+    /// The audio encoder of a reference checkpoint: cnn14, resnet38 or ast. By default it is
+    /// recognised from the checkpoint's keys; named, the checkpoint must hold that one (a missing
+    /// tensor is named). clap-tools checkpoints record their own.
+    #[arg(long, value_name = "KIND")]
+    pub audio_encoder: Option<ReferenceAudioKind>,
 }
 
 impl Model {
@@ -28,6 +34,7 @@ impl Model {
             checkpoint: self.checkpoint.clone(),
             text_encoder: self.text_encoder.clone(),
             sample_rate: self.sample_rate,
+            audio_encoder: self.audio_encoder,
         }
     }
 }
@@ -77,6 +84,7 @@ impl IndexModel {
             checkpoint,
             text_encoder: self.text_encoder.clone(),
             sample_rate,
+            audio_encoder: None,
         })
     }
 

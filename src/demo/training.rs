@@ -187,7 +187,12 @@ pub fn train_and_search(
     let summary = trainer::train(&cfg, &trainer::TrainOptions::default(), on)?;
 
     let best = summary.run_dir.join("best");
-    let source = ModelSource { checkpoint: best.clone(), text_encoder: None, sample_rate: cfg.data.sample_rate };
+    let source = ModelSource {
+        checkpoint: best.clone(),
+        text_encoder: None,
+        sample_rate: cfg.data.sample_rate,
+        audio_encoder: None,
+    };
     let opts = EvalOptions {
         captions: cfg.data.val_captions.clone(),
         waveforms: cfg.data.val_waveforms.clone(),

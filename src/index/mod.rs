@@ -103,7 +103,7 @@ impl ModelIdentity {
             }
             _ => (self.checkpoint.clone(), self.text_encoder.clone()),
         };
-        ModelSource { checkpoint, text_encoder, sample_rate: self.front_end.sample_rate }
+        ModelSource { checkpoint, text_encoder, sample_rate: self.front_end.sample_rate, audio_encoder: None }
     }
 
     /// This identity as an index at `dir` records it (with the way back from there).

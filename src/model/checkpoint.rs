@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::clap::{Clap, ClapConfig, CONFIG_FILE};
 use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
+use crate::model::registry::ReferenceAudioKind;
 use crate::model::tokenizer::CaptionTokenizer;
 
 /// A loaded model with its front end.
@@ -32,6 +33,9 @@ pub struct ModelSource {
     pub text_encoder: Option<PathBuf>,
     /// Sample rate of a reference checkpoint's front end (clap-tools checkpoints record theirs).
     pub sample_rate: u32,
+    /// A reference checkpoint's audio encoder, where its keys should not decide (clap-tools
+    /// checkpoints record theirs).
+    pub audio_encoder: Option<ReferenceAudioKind>,
 }
 
 impl ModelSource {
@@ -70,7 +74,7 @@ impl<B: Backend> Embedder<B> {
                     ),
                 )
             })?;
-            Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, &device)?
+            Clap::load_reference(ckpt, &dir.join("config.json"), source.sample_rate, source.audio_encoder, &device)?
         };
         let logmel = config.audio.front_end(config.sample_rate)?;
         Ok(Self { model, config, logmel, device })

@@ -18,7 +18,7 @@ use clap_tools_backends::burn;
 
 use super::bert::{self, BertConfig};
 use super::encoder::{AudioEncoder, TextEncoder};
-use super::registry::{AudioEncoderConfig, AudioModel, TextEncoderConfig, TextModel};
+use super::registry::{AudioEncoderConfig, AudioModel, ReferenceAudioKind, TextEncoderConfig, TextModel};
 use super::weights::{self, Layout, LoadSpec};
 use crate::error::{Error, Result};
 
@@ -185,14 +185,17 @@ impl<B: Backend> Clap<B> {
     /// `audio_proj.*`, `text_proj.*` and `logit_scale`. The text encoder's shape comes from its
     /// `config.json` (`text_config`); the audio encoder's shape and the shared size from the checkpoint.
     /// Returns the model and its [`ClapConfig`] (token length: [`super::tokenizer::DEFAULT_MAX_LEN`]).
+    ///
+    /// The audio encoder is the one its keys show, or `audio_kind` when given.
     pub fn load_reference(
         checkpoint: &Path,
         text_config: &Path,
         sample_rate: u32,
+        audio_kind: Option<ReferenceAudioKind>,
         device: &B::Device,
     ) -> Result<(Self, ClapConfig)> {
         let top = Some("state_dict");
-        let audio = AudioEncoderConfig::from_reference_weights(checkpoint, top, "audio_encoder.")?;
+        let audio = AudioEncoderConfig::from_reference_weights(checkpoint, top, "audio_encoder.", audio_kind)?;
         let text = TextEncoderConfig::Bert(BertConfig::from_file(text_config)?);
         let (_, proj_shape) = weights::read_tensor(checkpoint, top, "audio_proj.weight")?;
         let shared_dim =

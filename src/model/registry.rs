@@ -259,26 +259,41 @@ impl AudioEncoderConfig {
         }
     }
 
-    /// The encoder of a PyTorch state dict that uses PANNs' key names under `prefix` (PANNs'
-    /// checkpoints with `""`, the reference's CLAP checkpoints with `audio_encoder.`), recognised by
-    /// its keys, with its shape read from the tensors.
-    pub fn from_reference_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
-        let keys = weights::keys(path, top_level_key)?;
-        let has = |key: &str| keys.iter().any(|k| k == &format!("{prefix}{key}"));
-        if has("v.patch_embed.proj.weight") {
-            Ok(Self::Ast(AstConfig::from_weights(path, top_level_key, prefix)?))
-        } else if has("resnet.layer1.0.conv1.weight") {
-            Ok(Self::ResNet38(ResNet38Config::from_weights(path, top_level_key, prefix)?))
-        } else if has("conv_block1.conv1.weight") {
-            Ok(Self::Cnn14(Cnn14Config::from_weights(path, top_level_key, prefix)?))
-        } else {
-            Err(Error::file(
-                path,
-                format!(
-                    "no audio encoder under {prefix:?}: not CNN14's, ResNet38's or AST's keys (conv_block1.*, resnet.*, v.*)"
-                ),
-            ))
-        }
+    /// The encoder of a PyTorch state dict in the reference's key names under `prefix` (PANNs'
+    /// checkpoints with `""`, the reference's CLAP checkpoints with `audio_encoder.`): the `kind`
+    /// named, or else the one its keys show, with its shape read from the tensors.
+    pub fn from_reference_weights(
+        path: &Path,
+        top_level_key: Option<&str>,
+        prefix: &str,
+        kind: Option<ReferenceAudioKind>,
+    ) -> Result<Self> {
+        let kind = match kind {
+            Some(k) => k,
+            None => {
+                let keys = weights::keys(path, top_level_key)?;
+                let has = |key: &str| keys.iter().any(|k| k == &format!("{prefix}{key}"));
+                if has("v.patch_embed.proj.weight") {
+                    ReferenceAudioKind::Ast
+                } else if has("resnet.layer1.0.conv1.weight") {
+                    ReferenceAudioKind::ResNet38
+                } else if has("conv_block1.conv1.weight") {
+                    ReferenceAudioKind::Cnn14
+                } else {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "no audio encoder under {prefix:?}: not CNN14's, ResNet38's or AST's keys (conv_block1.*, resnet.*, v.*)"
+                        ),
+                    ));
+                }
+            }
+        };
+        Ok(match kind {
+            ReferenceAudioKind::Cnn14 => Self::Cnn14(Cnn14Config::from_weights(path, top_level_key, prefix)?),
+            ReferenceAudioKind::ResNet38 => Self::ResNet38(ResNet38Config::from_weights(path, top_level_key, prefix)?),
+            ReferenceAudioKind::Ast => Self::Ast(AstConfig::from_weights(path, top_level_key, prefix)?),
+        })
     }
 
     /// How a PyTorch state dict in PANNs' key names under `prefix` maps onto this encoder.
@@ -336,6 +351,40 @@ impl AudioEncoderConfig {
             Self::ResNet38(_) => super::resnet38::DOWNSAMPLE,
             Self::Ast(_) => super::ast::PATCH,
             Self::SmallCnn(c) => c.downsample(),
+        }
+    }
+}
+
+/// The audio encoders a checkpoint in the reference's layout can hold, by their config kind: what
+/// `--audio-encoder` names where the keys should not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceAudioKind {
+    Cnn14,
+    ResNet38,
+    Ast,
+}
+
+impl std::str::FromStr for ReferenceAudioKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cnn14" => Ok(Self::Cnn14),
+            "resnet38" => Ok(Self::ResNet38),
+            "ast" => Ok(Self::Ast),
+            other => Err(format!("{other:?} is not an audio encoder of the reference: cnn14, resnet38 or ast")),
+        }
+    }
+}
+
+impl ReferenceAudioKind {
+    /// The kind of a training config's encoder, where the reference has it.
+    pub fn of(section: &AudioSection) -> Option<Self> {
+        match section {
+            AudioSection::Cnn14(_) => Some(Self::Cnn14),
+            AudioSection::ResNet38(_) => Some(Self::ResNet38),
+            AudioSection::Ast(_) => Some(Self::Ast),
+            AudioSection::SmallCnn(_) => None,
         }
     }
 }

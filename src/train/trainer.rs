@@ -134,7 +134,9 @@ fn init_from<B: AutodiffBackend>(
     let (model, saved) = if path.is_dir() {
         Clap::<B>::load_dir(path, device)?
     } else {
-        Clap::<B>::load_reference(path, &cfg.model.text.dir().join("config.json"), cfg.data.sample_rate, device)?
+        // The config names the encoder the checkpoint must hold.
+        let kind = crate::model::registry::ReferenceAudioKind::of(&cfg.model.audio);
+        Clap::<B>::load_reference(path, &cfg.model.text.dir().join("config.json"), cfg.data.sample_rate, kind, device)?
     };
     let differs: Vec<&str> = [
         ("[model.audio]", saved.audio != config.audio),

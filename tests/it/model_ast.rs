@@ -49,9 +49,14 @@ fn ast_loads_an_audioset_layout_checkpoint_and_matches_the_reference() {
 #[test]
 fn a_reference_clap_checkpoint_over_ast_is_recognised_and_matches() {
     let device = Default::default();
-    let (model, config) =
-        Clap::<Cpu>::load_reference(&fixture("ast/reference.pth"), &fixture("text/bert/config.json"), 32000, &device)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let (model, config) = Clap::<Cpu>::load_reference(
+        &fixture("ast/reference.pth"),
+        &fixture("text/bert/config.json"),
+        32000,
+        None,
+        &device,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         matches!(config.audio, AudioEncoderConfig::Ast(ref c) if (c.dim, c.heads, c.input_frames) == (64, 1, 256)),
         "{:?}",

@@ -87,6 +87,7 @@ fn reference_checkpoint_embeddings_match_pytorch() {
         &fixture("checkpoint/reference.pth"),
         &fixture("text/bert/config.json"),
         32000,
+        None,
         &device,
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -126,7 +127,7 @@ fn clap_tools_checkpoint_round_trips() {
     let device = Default::default();
     let path = fixture("checkpoint/reference.pth");
     let (model, config) =
-        Clap::<Cpu>::load_reference(&path, &fixture("text/bert/config.json"), 32000, &device).unwrap();
+        Clap::<Cpu>::load_reference(&path, &fixture("text/bert/config.json"), 32000, None, &device).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("ckpt");
     model.save_dir(&config, &ckpt).unwrap();
