@@ -151,6 +151,10 @@ pub struct Manifest {
     /// The `embed` output an index was made from, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings_from: Option<PathBuf>,
+    /// The index folder's absolute path when it was written: after a folder holding the index and
+    /// its audio moves, the recorded audio paths are found again from here ([`Index::clip_file`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<PathBuf>,
 }
 
 impl Manifest {
@@ -163,6 +167,7 @@ impl Manifest {
             dtype: if f16 { "f16" } else { "f32" }.into(),
             model,
             embeddings_from: None,
+            written_at: None,
         }
     }
 
@@ -231,6 +236,22 @@ impl Index {
             ));
         }
         Ok(Self { dir: dir.to_path_buf(), manifest, clips, embeddings })
+    }
+
+    /// A clip's recorded audio file (its shard or source file): as recorded where it exists, else the
+    /// same way from the index folder as from where the index was written (a folder holding both
+    /// was moved), else as recorded (the caller's read names it).
+    pub fn clip_file(&self, recorded: &Path) -> PathBuf {
+        if recorded.exists() {
+            return recorded.to_path_buf();
+        }
+        if let Some(at) = &self.manifest.written_at {
+            let moved = crate::paths::resolve(&self.dir.join(MANIFEST), &crate::paths::climbing(at, recorded));
+            if moved.exists() {
+                return moved;
+            }
+        }
+        recorded.to_path_buf()
     }
 
     pub fn len(&self) -> usize {
@@ -321,7 +342,8 @@ pub(crate) fn write(dir: &Path, manifest: &Manifest, clips: &[IndexClip], data: 
             crate::npy::write_f32(&dir.join(EMBEDDINGS), &shape, data)?;
         }
         crate::table::write_index_clips(&dir.join(CLIPS), clips)?;
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| Error::Internal(format!("index manifest: {e}")))?;
+        let manifest = Manifest { written_at: Some(crate::paths::absolute(dir)), ..manifest.clone() };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("index manifest: {e}")))?;
         crate::atomic::write_bytes(&dir.join(MANIFEST), &json)
     })
 }

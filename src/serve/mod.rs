@@ -14,7 +14,7 @@
 //! tokio's blocking pool.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
@@ -100,7 +100,7 @@ where
         index
             .clips
             .iter()
-            .filter_map(|c| c.hdf5_path.as_ref().map(|h| (c.audio_id.clone(), PathBuf::from(h))))
+            .filter_map(|c| c.hdf5_path.as_ref().map(|h| (c.audio_id.clone(), index.clip_file(Path::new(h)))))
             .collect::<Vec<_>>(),
     );
     let state = Arc::new(AppState {
@@ -257,7 +257,7 @@ async fn search_audio(
     }
     let name = p.name.unwrap_or_else(|| "upload".into());
     // Only the extension of the name is used, for the decoder's hint; the file is a temporary one.
-    let ext: String = std::path::Path::new(&name)
+    let ext: String = Path::new(&name)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
@@ -300,7 +300,7 @@ fn wav_of(s: &AppState, row: usize) -> std::result::Result<Vec<u8>, ApiError> {
     let (samples, rate) = if c.hdf5_path.is_some() {
         (s.packed.read(&c.audio_id).map_err(internal)?, s.sample_rate)
     } else if let Some(f) = &c.source_file {
-        let d = crate::audio::decode_mono(std::path::Path::new(f), None)
+        let d = crate::audio::decode_mono(&s.index.clip_file(Path::new(f)), None)
             .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("{}: {}", c.audio_id, e.0)))?;
         (d.samples, d.sample_rate)
     } else {

@@ -223,3 +223,22 @@ fn endpoints_answer_bad_requests_clearly() {
     let err = run_in(dir, &["serve", "ix", "--addr", a]).2;
     assert!(err.contains(a) && err.contains("cannot listen"), "{err}");
 }
+
+/// A folder holding the index, its audio and its model, moved elsewhere: the page still finds the
+/// model and plays the clips (their recorded paths are found again from the index's new place).
+#[test]
+fn a_moved_folder_still_serves_its_clips() {
+    let root = tempfile::tempdir().unwrap();
+    let before = root.path().join("collection");
+    std::fs::create_dir_all(&before).unwrap();
+    indexed(&before);
+    let after = root.path().join("elsewhere/collection");
+    std::fs::create_dir_all(after.parent().unwrap()).unwrap();
+    std::fs::rename(&before, &after).unwrap();
+    let server = start(&after, &[]);
+    let (status, ctype, wav) = http(&server.addr, "GET", "/audio/3", b"");
+    assert_eq!((status, ctype.as_str()), (200, "audio/wav"), "{}", String::from_utf8_lossy(&wav));
+    assert_eq!(&wav[..4], b"RIFF");
+    let (status, _, body) = http(&server.addr, "GET", "/api/search?q=rain&k=2", b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
