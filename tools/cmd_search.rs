@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap_tools::index::query::{self, Query, QueryModel};
 use clap_tools::index::Index;
+use clap_tools::model::checkpoint::Embedder;
+use clap_tools_backends::{default_device, Selected};
 
 /// Search an index with captions, audio clips or query embeddings.
 ///
@@ -59,11 +61,17 @@ pub fn run(a: Args) -> Result<()> {
             anyhow::bail!("give --text, --audio, --queries or --query-embeddings");
         };
         let source = a.model.for_index(&ix)?;
-        let (model, tokenizer) = crate::model_args::load_with_tokenizer(&source)?;
+        let model = Embedder::<Selected>::load(&source, default_device())?;
         if model.dim() != ix.dim() {
             anyhow::bail!("the model embeds in {} dims but the index holds {}", model.dim(), ix.dim());
         }
-        let m = QueryModel { model: &model, tokenizer: Some(&tokenizer) };
+        // Only caption queries need the tokenizer.
+        let tokenizer = if queries.iter().any(|q| matches!(q, Query::Text(_))) {
+            Some(crate::model_args::tokenizer_of(&source, &model)?)
+        } else {
+            None
+        };
+        let m = QueryModel { model: &model, tokenizer: tokenizer.as_ref() };
         let matrix = query::embed(&m, &queries, a.batch_size)?;
         (queries.iter().map(Query::label).collect(), matrix)
     };

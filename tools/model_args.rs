@@ -98,6 +98,11 @@ impl IndexModel {
 /// Load a model and its tokenizer.
 pub fn load_with_tokenizer(source: &ModelSource) -> anyhow::Result<(Embedder<Selected>, CaptionTokenizer)> {
     let model = Embedder::<Selected>::load(source, default_device())?;
-    let tokenizer = CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?;
+    let tokenizer = tokenizer_of(source, &model)?;
     Ok((model, tokenizer))
+}
+
+/// The tokenizer of a loaded model (its folder, or the text encoder's).
+pub fn tokenizer_of(source: &ModelSource, model: &Embedder<Selected>) -> anyhow::Result<CaptionTokenizer> {
+    Ok(CaptionTokenizer::from_dir(&source.tokenizer_dir()?, model.config.max_tokens)?)
 }

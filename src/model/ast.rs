@@ -241,7 +241,11 @@ impl<B: Backend> Ast<B> {
     /// (AST normalises with dataset statistics instead), so the reference starts that BatchNorm
     /// fresh, as here. The shape is read from the file.
     pub fn load_audioset(path: &Path, device: &B::Device) -> Result<Self> {
-        let cfg = AstConfig::from_weights(path, None, "module.")?;
+        Self::load_audioset_as(path, &AstConfig::from_weights(path, None, "module.")?, device)
+    }
+
+    /// [`load_audioset`](Self::load_audioset) with the file's shape already read.
+    fn load_audioset_as(path: &Path, cfg: &AstConfig, device: &B::Device) -> Result<Self> {
         let spec = LoadSpec::new().remap(r"^module\.", "").and(Self::load_spec(""));
         let spec = ["init_bn.gamma", "init_bn.beta", "init_bn.running_mean", "init_bn.running_var"]
             .into_iter()
@@ -359,7 +363,6 @@ impl AstSettings {
     /// AST's AudioSet checkpoint, if the settings name one; its shape must be `config`'s.
     pub fn load_pretrained<B: Backend>(&self, config: &AstConfig, device: &B::Device) -> Result<Option<Ast<B>>> {
         let Some(p) = &self.pretrained else { return Ok(None) };
-        let ast = Ast::<B>::load_audioset(p, device)?;
         let found = AstConfig::from_weights(p, None, "module.")?;
         if (found.dim, found.depth, found.mlp_dim) != (config.dim, config.depth, config.mlp_dim) {
             return Err(Error::file(
@@ -370,6 +373,6 @@ impl AstSettings {
                 ),
             ));
         }
-        Ok(Some(ast))
+        Ok(Some(Ast::<B>::load_audioset_as(p, &found, device)?))
     }
 }

@@ -214,10 +214,14 @@ impl<B: Backend> ResNet38<B> {
     /// Load a PANNs checkpoint (`ResNet38_mAP=0.434.pth`: weights under `model`; PANNs' own front
     /// end and `fc_audioset` are ignored). The shape is read from the file.
     pub fn load_panns(path: &Path, device: &B::Device) -> Result<Self> {
-        let top = weights::panns_top_level_key(path);
-        let cfg = ResNet38Config::from_weights(path, top, "")?;
+        let cfg = ResNet38Config::from_weights(path, weights::panns_top_level_key(path), "")?;
+        Self::load_panns_as(path, &cfg, device)
+    }
+
+    /// [`load_panns`](Self::load_panns) with the file's shape already read.
+    fn load_panns_as(path: &Path, cfg: &ResNet38Config, device: &B::Device) -> Result<Self> {
         let mut spec = Self::load_spec("");
-        if let Some(t) = top {
+        if let Some(t) = weights::panns_top_level_key(path) {
             spec = spec.top_level_key(t);
         }
         weights::load(cfg.init(device), path, Layout::Pytorch, &spec)
@@ -375,6 +379,6 @@ impl ResNet38Settings {
                 ),
             ));
         }
-        Ok(Some(ResNet38::<B>::load_panns(p, device)?.with_dropout(config.dropout)))
+        Ok(Some(ResNet38::<B>::load_panns_as(p, &cfg, device)?.with_dropout(config.dropout)))
     }
 }
