@@ -70,15 +70,25 @@ impl EventWriter {
     /// A new event file in `dir`. `restart_at`: the first step a resumed run logs, recorded so readers
     /// drop what an earlier session logged from that step on (those steps are logged again).
     pub fn create(dir: &Path, restart_at: Option<u64>) -> Result<Self> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        // TensorBoard reads a run's files in name order, and a resumed session's restart mark only
+        // drops what it reads before it: the new file's second must sort after every earlier
+        // file's, even when the earlier session ended within the same second (pids do not sort).
+        let latest = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("events.out.tfevents.")?.split('.').next()?.parse::<u64>().ok()
+            })
+            .max();
+        let secs = match latest {
+            Some(t) if t >= now => t + 1,
+            _ => now,
+        };
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty() && !h.contains('/'));
-        // The pid keeps two sessions started within a second apart.
-        let name = format!(
-            "events.out.tfevents.{}.{}.{}",
-            now.as_secs(),
-            host.as_deref().unwrap_or("clap-tools"),
-            std::process::id()
-        );
+        let name =
+            format!("events.out.tfevents.{secs}.{}.{}", host.as_deref().unwrap_or("clap-tools"), std::process::id());
         let path = dir.join(name);
         let file =
             std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| Error::io(&path, e))?;
@@ -172,5 +182,19 @@ mod tests {
             n += 1;
         }
         assert_eq!((at, n), (bytes.len(), 3));
+    }
+
+    #[test]
+    fn a_later_session_sorts_after_the_earlier_ones_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ahead = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 100;
+        // An earlier session's file from the same second (here: a clock ahead), with a larger pid.
+        std::fs::write(dir.path().join(format!("events.out.tfevents.{ahead}.host.99999999")), b"").unwrap();
+        let w = EventWriter::create(dir.path(), Some(3)).unwrap();
+        let name = w.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(&format!("events.out.tfevents.{}.", ahead + 1)), "{name}");
+        let mut names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names.last().unwrap().to_string_lossy(), name);
     }
 }
