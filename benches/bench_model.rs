@@ -5,24 +5,20 @@
 //!     cargo run --release --example bench_model -- logmel --clips 50 --seconds 10
 //!     cargo run --release --example bench_model -- cnn14 --batch 8 --seconds 10 --repeats 3
 //!     cargo run --release --example bench_model -- resnet38 --batch 8 --seconds 10 --repeats 3
+//!     cargo run --release --example bench_model -- wavegram_logmel_cnn14 --batch 8 --seconds 10 --repeats 3
 //!     cargo run --release --example bench_model -- ast --batch 4 --seconds 10 --repeats 2
 //!
 //! The thread count is rayon's (RAYON_NUM_THREADS).
 
 use std::time::Instant;
 
-use clap_tools::model::ast::AstConfig;
-use clap_tools::model::cnn14::Cnn14Config;
 use clap_tools::model::encoder::AudioEncoder;
 use clap_tools::model::logmel::LogMel;
-use clap_tools::model::registry::AudioEncoderConfig;
-use clap_tools::model::resnet38::ResNet38Config;
-use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
 #[path = "common.rs"]
 mod common;
-use common::{arg, clip};
+use common::{arg, clip, full_size_encoder};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,15 +50,11 @@ fn main() {
                     "rate": rate, "ms_per_clip_single": single * 1e3, "ms_per_clip_batch": batched * 1e3})
             );
         }
-        "cnn14" | "resnet38" | "ast" => {
+        "cnn14" | "wavegram_logmel_cnn14" | "resnet38" | "ast" => {
             let batch = arg(&args, "--batch", 8.0) as usize;
             let repeats = arg(&args, "--repeats", 3.0) as usize;
             let device = Default::default();
-            let config = match which {
-                "cnn14" => AudioEncoderConfig::Cnn14(Cnn14Config::default()),
-                "resnet38" => AudioEncoderConfig::ResNet38(ResNet38Config::default()),
-                _ => AudioEncoderConfig::Ast(AstConfig::default()),
-            };
+            let config = full_size_encoder(which);
             let model = config.init::<Cpu>(&device);
             // The encoder's own front end (AST's has 128 mel bins).
             let lm = config.front_end(rate).expect("32000 or 16000");
@@ -71,11 +63,7 @@ fn main() {
             let run = || {
                 let mel = lm.batch(&refs);
                 let valid: Vec<usize> = mel.wave_lengths.iter().map(|&k| lm.frames(k)).collect();
-                let x = Tensor::<Cpu, 3>::from_data(
-                    TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]),
-                    &device,
-                );
-                let out = model.encode(x, &valid);
+                let out = model.encode(mel.to_tensors::<Cpu>(&device), &valid);
                 std::hint::black_box(out.into_data());
             };
             run(); // warm up
@@ -94,7 +82,7 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: bench_model logmel|cnn14|resnet38|ast [--rate R] [--seconds S] [--clips N | --batch B --repeats R]");
+            eprintln!("usage: bench_model logmel|cnn14|wavegram_logmel_cnn14|resnet38|ast [--rate R] [--seconds S] [--clips N | --batch B --repeats R]");
             std::process::exit(2);
         }
     }

@@ -15,7 +15,7 @@ use clap_tools::index::Index;
 use rayon::prelude::*;
 
 #[path = "common.rs"]
-#[allow(dead_code)] // `clip` is for the model benchmarks
+#[allow(dead_code)] // `clip` and `full_size_encoder` are for the model benchmarks
 mod common;
 use common::arg;
 

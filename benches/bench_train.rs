@@ -7,19 +7,16 @@
 //!     cargo run --features cuda --example bench_train -- --batch 128 --seconds 10 --steps 5
 //!
 //! Options: --batch, --seconds (clip length), --steps (timed), --warmup (untimed steps first),
-//! --devices (data parallel over the first N; default 1), --encoder cnn14|resnet38|ast (the audio
-//! encoder at full size, default cnn14). The log-mel front end runs on the CPU in
+//! --devices (data parallel over the first N; default 1), --encoder cnn14|wavegram_logmel_cnn14|resnet38|ast
+//! (the audio encoder at full size, default cnn14). The log-mel front end runs on the CPU in
 //! the trainer's background workers; it is timed apart (`host_logmel_s_per_batch`) to show whether
 //! the workers keep up with the device.
 
 use std::time::Instant;
 
-use clap_tools::model::ast::AstConfig;
 use clap_tools::model::bert::BertConfig;
 use clap_tools::model::clap::ClapConfig;
-use clap_tools::model::cnn14::Cnn14Config;
-use clap_tools::model::registry::{AudioEncoderConfig, TextEncoderConfig};
-use clap_tools::model::resnet38::ResNet38Config;
+use clap_tools::model::registry::TextEncoderConfig;
 use clap_tools::model::tokenizer::Tokens;
 use clap_tools::train::data::TrainBatch;
 use clap_tools::train::parallel;
@@ -31,7 +28,7 @@ type B = AutodiffSelected;
 
 #[path = "common.rs"]
 mod common;
-use common::{arg, clip};
+use common::{arg, clip, full_size_encoder};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,12 +40,7 @@ fn main() {
     clap_tools_backends::check_transfers(&devices).expect("transfers between devices");
 
     let encoder = args.windows(2).find(|w| w[0] == "--encoder").map_or("cnn14", |w| w[1].as_str());
-    let audio = match encoder {
-        "cnn14" => AudioEncoderConfig::Cnn14(Cnn14Config::default()),
-        "resnet38" => AudioEncoderConfig::ResNet38(ResNet38Config::default()),
-        "ast" => AudioEncoderConfig::Ast(AstConfig::default()),
-        other => panic!("--encoder: {other} is not cnn14, resnet38 or ast"),
-    };
+    let audio = full_size_encoder(encoder);
 
     // The batch: log-mels of `batch` clips (timed, as the workers compute them; the encoder's own
     // front end), 30 tokens per caption.

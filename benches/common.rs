@@ -1,4 +1,7 @@
-//! Helpers shared by the benchmark examples: command-line numbers and synthetic clips.
+//! Helpers shared by the benchmark examples: command-line numbers, the audio encoders by name and
+//! synthetic clips.
+
+use clap_tools::model::registry::AudioEncoderConfig;
 
 /// The number after `name` in `args`, or `default`.
 pub fn arg(args: &[String], name: &str, default: f64) -> f64 {
@@ -16,4 +19,18 @@ pub fn clip(i: usize, n: usize) -> Vec<f32> {
             0.05 * ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) + 0.3 * (k as f32 * 0.07).sin()
         })
         .collect()
+}
+
+/// The full-size audio encoder a benchmark names: cnn14, wavegram_logmel_cnn14, resnet38 or ast.
+pub fn full_size_encoder(name: &str) -> AudioEncoderConfig {
+    use clap_tools::model::{ast, cnn14, resnet38, wavegram_logmel_cnn14};
+    match name {
+        "cnn14" => AudioEncoderConfig::Cnn14(cnn14::Cnn14Config::default()),
+        "wavegram_logmel_cnn14" => {
+            AudioEncoderConfig::WavegramLogmelCnn14(wavegram_logmel_cnn14::WavegramLogmelCnn14Config::default())
+        }
+        "resnet38" => AudioEncoderConfig::ResNet38(resnet38::ResNet38Config::default()),
+        "ast" => AudioEncoderConfig::Ast(ast::AstConfig::default()),
+        other => panic!("{other} is not an audio encoder: cnn14, wavegram_logmel_cnn14, resnet38 or ast"),
+    }
 }

@@ -5,7 +5,7 @@ against the reference's own class in PyTorch (Cnn14, ResNet38, AudioSpectrogramT
 the CPU with the same number of threads.
 
     bash scripts/bench.sh model /tmp/ref [--threads 2] [--clips 50] [--batch 8] [--repeats 3]
-        [--encoders cnn14,resnet38,ast] [--skip-logmel]
+        [--encoders cnn14,wavegram_logmel_cnn14,resnet38,ast] [--skip-logmel]
 
 (/tmp/ref: a checkout of the reference, `git --git-dir=MIRROR archive HEAD | tar -x -C /tmp/ref`.)
 Runs in the venv of tests/fixtures/model/requirements.txt (torch, torchaudio and the reference's
@@ -67,6 +67,8 @@ def reference_encoder(checkout, kind, sr):
         return ae.Cnn14(sample_rate=sr).eval()
     if kind == "resnet38":
         return ae.ResNet38(sample_rate=sr).eval()
+    if kind == "wavegram_logmel_cnn14":
+        return ae.Wavegram_Logmel_Cnn14(sample_rate=sr).eval()
     # AST base384 over a DeiT from today's timm, as the fixtures build it (see ast_encoder.py there).
     sys.path.insert(0, str(ROOT / "tests/fixtures/model"))
     import ast_encoder
@@ -97,7 +99,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--encoders", default="cnn14", help="comma-separated: cnn14, resnet38, ast")
+    ap.add_argument("--encoders", default="cnn14", help="comma-separated: cnn14, wavegram_logmel_cnn14, resnet38, ast")
     ap.add_argument("--skip-logmel", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

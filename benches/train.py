@@ -82,7 +82,8 @@ def torch_steps(checkout, batch, seconds, steps, warmup, device, encoder="cnn14"
         import ast_encoder
         audio, audio_dim = ast_encoder.build(ae, {"dim": 768, "heads": 12, "depth": 12, "frames": 1024}, 0), 768
     else:
-        audio, audio_dim = {"cnn14": ae.Cnn14, "resnet38": ae.ResNet38}[encoder](sample_rate=32000), 2048
+        audio, audio_dim = {"cnn14": ae.Cnn14, "wavegram_logmel_cnn14": ae.Wavegram_Logmel_Cnn14,
+                             "resnet38": ae.ResNet38}[encoder](sample_rate=32000), 2048
     model = AudioSingleTextClap(audio, text, audio_dim, 512, 1024).to(device).train()
     loss_fn = InfoNceLoss()
     optim = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -120,7 +121,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--encoder", default="cnn14", choices=["cnn14", "resnet38", "ast"])
+    ap.add_argument("--encoder", default="cnn14", choices=["cnn14", "wavegram_logmel_cnn14", "resnet38", "ast"])
     ap.add_argument("--skip-rust", action="store_true")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -6,10 +6,10 @@
 #   metrics — metrics vs the reference's numpy code (bash scripts/bench.sh metrics /tmp/ref, a checkout
 #             of the reference: git --git-dir=MIRROR archive HEAD | tar -x -C /tmp/ref)
 #   model   — log-mel vs torchaudio, the audio encoders vs the reference's classes in PyTorch on the
-#             CPU (bash scripts/bench.sh model /tmp/ref --threads 2 --encoders cnn14,resnet38,ast);
+#             CPU (bash scripts/bench.sh model /tmp/ref --threads 2 --encoders cnn14,wavegram_logmel_cnn14,resnet38,ast);
 #             uses a torch venv, .venv-torch, from tests/fixtures/model/requirements.txt
 #   train   — GPU training throughput vs the reference in PyTorch (bash scripts/bench.sh train /tmp/ref
-#             --batch 128 [--encoder cnn14|resnet38|ast]); builds examples/bench_train with --features
+#             --batch 128 [--encoder cnn14|wavegram_logmel_cnn14|resnet38|ast]); builds examples/bench_train with --features
 #             cuda; needs a GPU and torch
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,9 +21,9 @@ pub struct Model {
     /// Front-end sample rate of a reference checkpoint (clap-tools checkpoints record their own).
     #[arg(long, default_value_t = 32000)]
     pub sample_rate: u32,
-    /// The audio encoder of a reference checkpoint: cnn14, resnet38 or ast. By default it is
-    /// recognised from the checkpoint's keys; named, the checkpoint must hold that one (a missing
-    /// tensor is named). clap-tools checkpoints record their own.
+    /// The audio encoder of a reference checkpoint: cnn14, wavegram_logmel_cnn14, resnet38 or ast.
+    /// By default it is recognised from the checkpoint's keys; named, the checkpoint must hold that
+    /// one (a missing tensor is named). clap-tools checkpoints record their own.
     #[arg(long, value_name = "KIND")]
     pub audio_encoder: Option<ReferenceAudioKind>,
 }

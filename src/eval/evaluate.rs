@@ -4,7 +4,6 @@
 //! ([`evaluate_model`], on the model in memory).
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::burn;
 
 use std::collections::HashMap;
@@ -119,8 +118,7 @@ pub fn similarities<B: Backend>(
         // zero-padded to that.
         let mel = logmel.batch_padded(&refs, min);
         let valid: Vec<usize> = mel.wave_lengths.iter().map(|&l| logmel.frames(l)).collect();
-        let x = Tensor::<B, 3>::from_data(TensorData::new(mel.data, [mel.batch, mel.frames, mel.n_mels]), device);
-        let emb = read_back(model.encode_audio(x, &valid))?;
+        let emb = read_back(model.encode_audio(mel.to_tensors::<B>(device), &valid))?;
         for (row, &i) in emb.chunks(dim).zip(chunk) {
             audio[i * dim..(i + 1) * dim].copy_from_slice(row);
         }

@@ -304,8 +304,8 @@ impl<B: Backend> Ast<B> {
 }
 
 impl<B: Backend> super::encoder::AudioEncoder<B> for Ast<B> {
-    fn encode(&self, mel: Tensor<B, 3>, _valid_frames: &[usize]) -> Tensor<B, 2> {
-        self.forward(mel)
+    fn encode(&self, x: super::encoder::AudioTensors<B>, _valid_frames: &[usize]) -> Tensor<B, 2> {
+        self.forward(x.mel)
     }
     fn output_dim(&self) -> usize {
         self.embed_dim()

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use clap_tools_backends::burn;
 
 use crate::error::{Error, Result};
@@ -87,11 +87,7 @@ impl<B: Backend> Embedder<B> {
         // (their valid length stays their own).
         let batch = self.logmel.batch_padded(clips, self.logmel.samples_for(self.model.audio_encoder.min_frames()));
         let valid: Vec<usize> = batch.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
-        let mel = Tensor::<B, 3>::from_data(
-            TensorData::new(batch.data, [batch.batch, batch.frames, batch.n_mels]),
-            &self.device,
-        );
-        read_back(self.model.encode_audio(mel, &valid))
+        read_back(self.model.encode_audio(batch.to_tensors::<B>(&self.device), &valid))
     }
 
     /// Normalised embeddings of captions.

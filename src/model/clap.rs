@@ -17,7 +17,7 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use clap_tools_backends::burn;
 
 use super::bert::{self, BertConfig};
-use super::encoder::{AudioEncoder, TextEncoder};
+use super::encoder::{AudioEncoder, AudioTensors, TextEncoder};
 use super::registry::{AudioEncoderConfig, AudioModel, ReferenceAudioKind, TextEncoderConfig, TextModel};
 use super::weights::{self, Layout, LoadSpec};
 use crate::error::{Error, Result};
@@ -133,13 +133,14 @@ impl<B: Backend> Clap<B> {
         Ok((model, config))
     }
 
-    /// Normalised audio embeddings of a log-mel batch.
+    /// Normalised audio embeddings of an audio batch (log-mel frames, with the waveforms for an
+    /// encoder that reads them).
     ///
     /// # Shapes
-    /// - mel: [batch, frames, n_mels]; valid_frames: one per clip
+    /// - x.mel: [batch, frames, n_mels]; x.wave: [batch, samples]; valid_frames: one per clip
     /// - returns: [batch, shared_dim]
-    pub fn encode_audio(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
-        l2_normalize(self.audio_proj.forward(self.audio_encoder.encode(mel, valid_frames)))
+    pub fn encode_audio(&self, x: impl Into<AudioTensors<B>>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        l2_normalize(self.audio_proj.forward(self.audio_encoder.encode(x.into(), valid_frames)))
     }
 
     /// Normalised audio embeddings from the audio encoder's clip vectors (when they were computed

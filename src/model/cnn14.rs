@@ -116,12 +116,21 @@ impl<B: Backend> ConvBlock<B> {
     /// # Shapes
     /// - x: [batch, c_in, frames, bins] → [batch, c_out, frames / pool, bins / pool]
     pub fn forward(&self, x: Tensor<B, 4>, pool: usize) -> Tensor<B, 4> {
+        self.forward_pooled(x, [pool, pool])
+    }
+
+    /// [`forward`](Self::forward) with an average pooling of `[time, freq]` (Wavegram-Logmel-CNN14's
+    /// wavegram block pools time only).
+    ///
+    /// # Shapes
+    /// - x: [batch, c_in, frames, bins] → [batch, c_out, frames / pool[0], bins / pool[1]]
+    pub fn forward_pooled(&self, x: Tensor<B, 4>, pool: [usize; 2]) -> Tensor<B, 4> {
         let x = conv_bn_relu(&self.conv1, &self.bn1, x);
         let x = conv_bn_relu(&self.conv2, &self.bn2, x);
-        if pool == 1 {
+        if pool == [1, 1] {
             x
         } else {
-            avg_pool2d(x, [pool, pool], [pool, pool], [0, 0], true, false)
+            avg_pool2d(x, pool, pool, [0, 0], true, false)
         }
     }
 }
@@ -217,16 +226,20 @@ pub(crate) fn pool_valid_frames<B: Backend>(
     let x = x.mean_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2);
     let [_, time, channels] = x.dims();
     // The reference's feat_length = (samples // hop + 1) // 32; a clip too short for one
-    // output frame keeps one (the reference would divide by zero).
+    // output frame keeps one (the reference would divide by zero). The mask stops at the frames
+    // there are; the mean divides by feat_length even where it is one more (Wavegram-Logmel-CNN14
+    // cuts a frame the log-mel branch had), as the reference's mean_with_lens does.
     let lens: Vec<i64> = valid_frames.iter().map(|&f| (f / downsample).clamp(1, time) as i64).collect();
+    let divisors: Vec<f32> = valid_frames.iter().map(|&f| (f / downsample).max(1) as f32).collect();
     let device = x.device();
-    let lens_t = Tensor::<B, 1, Int>::from_data(TensorData::new(lens.clone(), [batch]), &device);
+    let lens_t = Tensor::<B, 1, Int>::from_data(TensorData::new(lens, [batch]), &device);
     let steps = Tensor::<B, 1, Int>::arange(0..time as i64, &device).unsqueeze_dim::<2>(0);
     let invalid: Tensor<B, 2, Bool> = steps.greater_equal(lens_t.clone().unsqueeze_dim::<2>(1));
     let invalid3 = invalid.unsqueeze_dim::<3>(2).expand([batch, time, channels]);
     let max = x.clone().mask_fill(invalid3.clone(), f32::NEG_INFINITY).max_dim(1).squeeze_dim::<2>(1);
     let sum = x.mask_fill(invalid3, 0.0).sum_dim(1).squeeze_dim::<2>(1);
-    let mean = sum / lens_t.float().unsqueeze_dim::<2>(1);
+    let divisors = Tensor::<B, 1>::from_data(TensorData::new(divisors, [batch]), &device);
+    let mean = sum / divisors.unsqueeze_dim::<2>(1);
     max + mean
 }
 
@@ -333,8 +346,8 @@ impl<B: Backend> Cnn14<B> {
 }
 
 impl<B: Backend> super::encoder::AudioEncoder<B> for Cnn14<B> {
-    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
-        self.forward(mel, valid_frames)
+    fn encode(&self, x: super::encoder::AudioTensors<B>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        self.forward(x.mel, valid_frames)
     }
     fn output_dim(&self) -> usize {
         self.embed_dim()

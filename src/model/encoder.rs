@@ -1,6 +1,7 @@
 //! The encoder interfaces of the CLAP model.
 //!
-//! An audio encoder turns a log-mel batch into one vector per clip ([`AudioEncoder`]); a text
+//! An audio encoder turns an audio batch (log-mel frames, and the waveforms where it reads them:
+//! [`AudioTensors`]) into one vector per clip ([`AudioEncoder`]); a text
 //! encoder turns token ids into one vector per caption ([`TextEncoder`]). The CLAP head
 //! ([`super::clap`]), the trainer, evaluation and `embed` use only these traits. Each encoder
 //! implements one in its own file; [`super::registry`] is where they are registered.
@@ -12,15 +13,34 @@ use clap_tools_backends::burn;
 use super::tokenizer::Tokens;
 use crate::error::Result;
 
-/// Log-mel frames to clip vectors.
+/// An audio batch on the device, as the front end of the encoder's registered input made it
+/// ([`super::registry::AudioInput`]; on the host, [`super::logmel::LogMelBatch`]).
+#[derive(Debug, Clone)]
+pub struct AudioTensors<B: Backend> {
+    /// Log-mel frames: [batch, frames, n_mels].
+    pub mel: Tensor<B, 3>,
+    /// The zero-padded waveforms, [batch, samples], for an encoder that reads them
+    /// (Wavegram-Logmel-CNN14); `None` for the others.
+    pub wave: Option<Tensor<B, 2>>,
+}
+
+impl<B: Backend> From<Tensor<B, 3>> for AudioTensors<B> {
+    /// Log-mel frames alone.
+    fn from(mel: Tensor<B, 3>) -> Self {
+        Self { mel, wave: None }
+    }
+}
+
+/// An audio batch to clip vectors.
 pub trait AudioEncoder<B: Backend> {
-    /// Clip vectors of a log-mel batch.
+    /// Clip vectors of an audio batch.
     ///
     /// # Shapes
-    /// - mel: [batch, frames, n_mels], at least [`min_frames`](Self::min_frames) frames
+    /// - x.mel: [batch, frames, n_mels], at least [`min_frames`](Self::min_frames) frames; x.wave,
+    ///   where the encoder reads it: [batch, samples]
     /// - valid_frames: one per clip, its frames before batch padding
     /// - returns: [batch, output_dim]
-    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2>;
+    fn encode(&self, x: AudioTensors<B>, valid_frames: &[usize]) -> Tensor<B, 2>;
 
     /// Width of the clip vectors.
     fn output_dim(&self) -> usize;

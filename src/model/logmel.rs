@@ -16,9 +16,13 @@
 
 use std::sync::Arc;
 
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use clap_tools_backends::burn;
 use rayon::prelude::*;
 use realfft::{RealFftPlanner, RealToComplex};
 
+use super::encoder::AudioTensors;
 use crate::error::{Error, Result};
 use crate::split::SplitMix64;
 
@@ -69,6 +73,11 @@ pub struct LogMelBatch {
     pub n_mels: usize,
     /// Samples of each clip before padding (the reference's `wave_length`).
     pub wave_lengths: Vec<usize>,
+    /// The zero-padded waveforms the frames were computed from, [batch, samples] row-major, when the
+    /// front end keeps them ([`LogMel::keeping_waveforms`]: an encoder that reads them too).
+    pub waves: Option<Vec<f32>>,
+    /// Samples of each padded waveform.
+    pub samples: usize,
 }
 
 impl LogMelBatch {
@@ -76,6 +85,31 @@ impl LogMelBatch {
     pub fn clip(&self, i: usize) -> &[f32] {
         let n = self.frames * self.n_mels;
         &self.data[i * n..(i + 1) * n]
+    }
+
+    /// The clips `rows` as tensors on `device`: the frames, and the waveforms when kept.
+    ///
+    /// # Shapes
+    /// - returns: mel [rows, frames, n_mels], wave [rows, samples]
+    pub fn tensors<B: Backend>(&self, rows: std::ops::Range<usize>, device: &B::Device) -> AudioTensors<B> {
+        let per = self.frames * self.n_mels;
+        let mel = TensorData::new(
+            self.data[rows.start * per..rows.end * per].to_vec(),
+            [rows.len(), self.frames, self.n_mels],
+        );
+        let wave = self.waves.as_ref().map(|w| {
+            let data = TensorData::new(
+                w[rows.start * self.samples..rows.end * self.samples].to_vec(),
+                [rows.len(), self.samples],
+            );
+            Tensor::from_data(data, device)
+        });
+        AudioTensors { mel: Tensor::from_data(mel, device), wave }
+    }
+
+    /// The whole batch as tensors on `device` (see [`tensors`](Self::tensors)).
+    pub fn to_tensors<B: Backend>(&self, device: &B::Device) -> AudioTensors<B> {
+        self.tensors(0..self.batch, device)
     }
 }
 
@@ -93,6 +127,8 @@ pub struct LogMel {
     window: Vec<f64>,
     bands: Vec<Band>,
     fft: Arc<dyn RealToComplex<f64>>,
+    /// Whether batches keep their padded waveforms ([`LogMelBatch::waves`]).
+    keep_waves: bool,
 }
 
 impl std::fmt::Debug for LogMel {
@@ -123,7 +159,19 @@ impl LogMel {
             })
             .collect();
         let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n);
-        Self { cfg, window, bands, fft }
+        Self { cfg, window, bands, fft, keep_waves: false }
+    }
+
+    /// This front end, with batches that keep their zero-padded waveforms beside the frames (for an
+    /// encoder that reads both).
+    pub fn keeping_waveforms(mut self) -> Self {
+        self.keep_waves = true;
+        self
+    }
+
+    /// Whether batches keep their waveforms.
+    pub fn keeps_waveforms(&self) -> bool {
+        self.keep_waves
     }
 
     /// The reference front end for `sample_rate` (32000 or 16000).
@@ -173,12 +221,21 @@ impl LogMel {
         let per = frames * self.cfg.n_mels;
         let mut data = vec![0.0; waves.len() * per];
         data.par_chunks_mut(per).zip(waves.par_iter()).for_each(|(out, w)| self.compute_into(w, longest, out));
+        let padded = self.keep_waves.then(|| {
+            let mut all = vec![0.0; waves.len() * longest];
+            for (row, w) in all.chunks_mut(longest).zip(waves) {
+                row[..w.len()].copy_from_slice(w);
+            }
+            all
+        });
         LogMelBatch {
             data,
             batch: waves.len(),
             frames,
             n_mels: self.cfg.n_mels,
             wave_lengths: waves.iter().map(|w| w.len()).collect(),
+            waves: padded,
+            samples: longest,
         }
     }
 

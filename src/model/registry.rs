@@ -5,8 +5,8 @@
 //!   checks, its paths and its pretrained weights;
 //! - its shape in a checkpoint's `clap.json` ([`AudioEncoderConfig`], [`TextEncoderConfig`], tagged
 //!   the same way, so a checkpoint says which encoder it holds) and its constructor;
-//! - for audio, its input ([`AudioInput`]: log-mel with its number of bins) and the front end that
-//!   makes it ([`AudioEncoderConfig::front_end`], what training, evaluation and `embed` use);
+//! - for audio, its input ([`AudioInput`]: log-mel with its number of bins, and the waveform for an
+//!   encoder that reads it) and the front end that makes it ([`AudioEncoderConfig::front_end`], what training, evaluation and `embed` use);
 //! - its place in the model ([`AudioModel`], [`TextModel`], which dispatch to the traits of
 //!   [`super::encoder`]).
 //!
@@ -14,8 +14,10 @@
 //! there. Adding an audio encoder: write `model/NEW.rs` (module + `NewConfig` + `NewSettings` +
 //! `impl AudioEncoder`), then add one variant to each audio enum below and its arms to their `match`es.
 //! The encoders registered:
-//! - audio: `cnn14` ([`super::cnn14`], the reference's), `resnet38` ([`super::resnet38`], PANNs'),
-//!   `ast` ([`super::ast`], the reference's AST), `small_cnn` ([`super::small_cnn`]);
+//! - audio: `cnn14` ([`super::cnn14`], the reference's), `wavegram_logmel_cnn14`
+//!   ([`super::wavegram_logmel_cnn14`], PANNs', reading the waveform too), `resnet38`
+//!   ([`super::resnet38`], PANNs'), `ast` ([`super::ast`], the reference's AST), `small_cnn`
+//!   ([`super::small_cnn`]);
 //! - text: `bert` ([`super::bert`], the reference's), `small` ([`super::small_text`]).
 
 use std::path::{Path, PathBuf};
@@ -29,22 +31,24 @@ use serde::{Deserialize, Serialize};
 use super::ast::{Ast, AstConfig, AstSettings};
 use super::bert::{Bert, BertConfig, BertSettings};
 use super::cnn14::{Cnn14, Cnn14Config, Cnn14Settings};
-use super::encoder::{AudioEncoder, TextEncoder};
+use super::encoder::{AudioEncoder, AudioTensors, TextEncoder};
 use super::logmel::{LogMel, LogMelConfig};
 use super::resnet38::{ResNet38, ResNet38Config, ResNet38Settings};
 use super::small_cnn::{SmallCnn, SmallCnnConfig, SmallCnnSettings};
 use super::small_text::{SmallText, SmallTextConfig, SmallTextSettings};
 use super::tokenizer::Tokens;
+use super::wavegram_logmel_cnn14::{WavegramLogmelCnn14, WavegramLogmelCnn14Config, WavegramLogmelCnn14Settings};
 use super::weights::{self, LoadSpec};
 use crate::error::{Error, Result};
 
 /// What an audio encoder reads, as registered with it; the front end that makes it is
-/// [`AudioEncoderConfig::front_end`]. (An encoder that also reads the raw waveform, as
-/// Wavegram-Logmel-CNN14 does, adds its variant here.)
+/// [`AudioEncoderConfig::front_end`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioInput {
     /// Log-mel frames with this many mel bins, from the reference's front end at the model's rate.
     LogMel { n_mels: usize },
+    /// Those frames and the zero-padded waveforms they were computed from, at this rate only.
+    WaveformAndLogMel { n_mels: usize, sample_rate: u32 },
 }
 
 /// `[model.audio]` of a training config: `kind` and that encoder's settings.
@@ -52,6 +56,7 @@ pub enum AudioInput {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AudioSection {
     Cnn14(Cnn14Settings),
+    WavegramLogmelCnn14(WavegramLogmelCnn14Settings),
     #[serde(rename = "resnet38")]
     ResNet38(ResNet38Settings),
     Ast(AstSettings),
@@ -63,6 +68,7 @@ impl AudioSection {
     pub fn encoder(&self) -> AudioEncoderConfig {
         match self {
             Self::Cnn14(s) => AudioEncoderConfig::Cnn14(s.config()),
+            Self::WavegramLogmelCnn14(s) => AudioEncoderConfig::WavegramLogmelCnn14(s.config()),
             Self::ResNet38(s) => AudioEncoderConfig::ResNet38(s.config()),
             Self::Ast(s) => AudioEncoderConfig::Ast(s.config()),
             Self::SmallCnn(s) => AudioEncoderConfig::SmallCnn(s.config()),
@@ -73,6 +79,7 @@ impl AudioSection {
     pub fn problems(&self, key: &str, check: &mut dyn FnMut(bool, String, &str)) {
         match self {
             Self::Cnn14(s) => s.problems(key, check),
+            Self::WavegramLogmelCnn14(s) => s.problems(key, check),
             Self::ResNet38(s) => s.problems(key, check),
             Self::Ast(s) => s.problems(key, check),
             Self::SmallCnn(s) => s.problems(key, check),
@@ -83,6 +90,7 @@ impl AudioSection {
     pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
         match self {
             Self::Cnn14(s) => s.pretrained.iter_mut().collect(),
+            Self::WavegramLogmelCnn14(s) => s.pretrained.iter_mut().collect(),
             Self::ResNet38(s) => s.pretrained.iter_mut().collect(),
             Self::Ast(s) => s.pretrained.iter_mut().collect(),
             Self::SmallCnn(_) => Vec::new(),
@@ -97,6 +105,9 @@ impl AudioSection {
     ) -> Result<Option<AudioModel<B>>> {
         Ok(match (self, config) {
             (Self::Cnn14(s), AudioEncoderConfig::Cnn14(c)) => s.load_pretrained(c, device)?.map(AudioModel::Cnn14),
+            (Self::WavegramLogmelCnn14(s), AudioEncoderConfig::WavegramLogmelCnn14(c)) => {
+                s.load_pretrained(c, device)?.map(AudioModel::WavegramLogmelCnn14)
+            }
             (Self::ResNet38(s), AudioEncoderConfig::ResNet38(c)) => {
                 s.load_pretrained(c, device)?.map(AudioModel::ResNet38)
             }
@@ -167,6 +178,7 @@ impl TextSection {
 #[allow(clippy::large_enum_variant)]
 pub enum AudioModel<B: Backend> {
     Cnn14(Cnn14<B>),
+    WavegramLogmelCnn14(WavegramLogmelCnn14<B>),
     ResNet38(ResNet38<B>),
     Ast(Ast<B>),
     SmallCnn(SmallCnn<B>),
@@ -180,17 +192,19 @@ pub enum TextModel<B: Backend> {
 }
 
 impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
-    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
+    fn encode(&self, x: AudioTensors<B>, valid_frames: &[usize]) -> Tensor<B, 2> {
         match self {
-            Self::Cnn14(m) => m.encode(mel, valid_frames),
-            Self::ResNet38(m) => m.encode(mel, valid_frames),
-            Self::Ast(m) => m.encode(mel, valid_frames),
-            Self::SmallCnn(m) => m.encode(mel, valid_frames),
+            Self::Cnn14(m) => m.encode(x, valid_frames),
+            Self::WavegramLogmelCnn14(m) => m.encode(x, valid_frames),
+            Self::ResNet38(m) => m.encode(x, valid_frames),
+            Self::Ast(m) => m.encode(x, valid_frames),
+            Self::SmallCnn(m) => m.encode(x, valid_frames),
         }
     }
     fn output_dim(&self) -> usize {
         match self {
             Self::Cnn14(m) => AudioEncoder::output_dim(m),
+            Self::WavegramLogmelCnn14(m) => AudioEncoder::output_dim(m),
             Self::ResNet38(m) => AudioEncoder::output_dim(m),
             Self::Ast(m) => AudioEncoder::output_dim(m),
             Self::SmallCnn(m) => AudioEncoder::output_dim(m),
@@ -199,6 +213,7 @@ impl<B: Backend> AudioEncoder<B> for AudioModel<B> {
     fn min_frames(&self) -> usize {
         match self {
             Self::Cnn14(m) => m.min_frames(),
+            Self::WavegramLogmelCnn14(m) => m.min_frames(),
             Self::ResNet38(m) => m.min_frames(),
             Self::Ast(m) => m.min_frames(),
             Self::SmallCnn(m) => m.min_frames(),
@@ -232,6 +247,7 @@ impl<B: Backend> TextEncoder<B> for TextModel<B> {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AudioEncoderConfig {
     Cnn14(Cnn14Config),
+    WavegramLogmelCnn14(WavegramLogmelCnn14Config),
     #[serde(rename = "resnet38")]
     ResNet38(ResNet38Config),
     Ast(AstConfig),
@@ -243,6 +259,10 @@ impl AudioEncoderConfig {
     pub fn input(&self) -> AudioInput {
         match self {
             Self::Cnn14(c) => AudioInput::LogMel { n_mels: c.n_mels },
+            Self::WavegramLogmelCnn14(c) => AudioInput::WaveformAndLogMel {
+                n_mels: c.n_mels,
+                sample_rate: super::wavegram_logmel_cnn14::SAMPLE_RATE,
+            },
             Self::ResNet38(c) => AudioInput::LogMel { n_mels: c.n_mels },
             Self::Ast(c) => AudioInput::LogMel { n_mels: c.n_mels },
             Self::SmallCnn(c) => AudioInput::LogMel { n_mels: c.n_mels },
@@ -255,6 +275,15 @@ impl AudioEncoderConfig {
         match self.input() {
             AudioInput::LogMel { n_mels } => {
                 Ok(LogMel::new(LogMelConfig { n_mels, ..LogMelConfig::for_rate(sample_rate)? }))
+            }
+            AudioInput::WaveformAndLogMel { n_mels, sample_rate: rate } => {
+                if sample_rate != rate {
+                    return Err(Error::config(
+                        "data.sample_rate",
+                        format!("{} reads waveforms at {rate} Hz only, not {sample_rate} Hz", self.describe()),
+                    ));
+                }
+                Ok(LogMel::new(LogMelConfig { n_mels, ..LogMelConfig::for_rate(sample_rate)? }).keeping_waveforms())
             }
         }
     }
@@ -275,6 +304,8 @@ impl AudioEncoderConfig {
                 let has = |key: &str| keys.iter().any(|k| k == &format!("{prefix}{key}"));
                 if has("v.patch_embed.proj.weight") {
                     ReferenceAudioKind::Ast
+                } else if has("pre_conv0.weight") {
+                    ReferenceAudioKind::WavegramLogmelCnn14
                 } else if has("resnet.layer1.0.conv1.weight") {
                     ReferenceAudioKind::ResNet38
                 } else if has("conv_block1.conv1.weight") {
@@ -283,7 +314,7 @@ impl AudioEncoderConfig {
                     return Err(Error::file(
                         path,
                         format!(
-                            "no audio encoder under {prefix:?}: not CNN14's, ResNet38's or AST's keys (conv_block1.*, resnet.*, v.*)"
+                            "no audio encoder under {prefix:?}: not CNN14's, Wavegram-Logmel-CNN14's, ResNet38's or AST's keys (conv_block1.*, pre_conv0.*, resnet.*, v.*)"
                         ),
                     ));
                 }
@@ -291,6 +322,9 @@ impl AudioEncoderConfig {
         };
         Ok(match kind {
             ReferenceAudioKind::Cnn14 => Self::Cnn14(Cnn14Config::from_weights(path, top_level_key, prefix)?),
+            ReferenceAudioKind::WavegramLogmelCnn14 => {
+                Self::WavegramLogmelCnn14(WavegramLogmelCnn14Config::from_weights(path, top_level_key, prefix)?)
+            }
             ReferenceAudioKind::ResNet38 => Self::ResNet38(ResNet38Config::from_weights(path, top_level_key, prefix)?),
             ReferenceAudioKind::Ast => Self::Ast(AstConfig::from_weights(path, top_level_key, prefix)?),
         })
@@ -299,6 +333,7 @@ impl AudioEncoderConfig {
     /// How a PyTorch state dict in PANNs' key names under `prefix` maps onto this encoder.
     pub fn reference_load_spec<B: Backend>(&self, prefix: &str) -> LoadSpec {
         match self {
+            Self::WavegramLogmelCnn14(_) => WavegramLogmelCnn14::<B>::load_spec(prefix),
             Self::ResNet38(_) => ResNet38::<B>::load_spec(prefix),
             Self::Ast(_) => Ast::<B>::load_spec(prefix),
             _ => Cnn14::<B>::ignored_keys(prefix).into_iter().fold(LoadSpec::new(), LoadSpec::ignore),
@@ -308,6 +343,7 @@ impl AudioEncoderConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> AudioModel<B> {
         match self {
             Self::Cnn14(c) => AudioModel::Cnn14(c.init(device)),
+            Self::WavegramLogmelCnn14(c) => AudioModel::WavegramLogmelCnn14(c.init(device)),
             Self::ResNet38(c) => AudioModel::ResNet38(c.init(device)),
             Self::Ast(c) => AudioModel::Ast(c.init(device)),
             Self::SmallCnn(c) => AudioModel::SmallCnn(c.init(device)),
@@ -318,6 +354,7 @@ impl AudioEncoderConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Cnn14(_) => "cnn14",
+            Self::WavegramLogmelCnn14(_) => "wavegram_logmel_cnn14",
             Self::ResNet38(_) => "resnet38",
             Self::Ast(_) => "ast",
             Self::SmallCnn(_) => "small_cnn",
@@ -328,6 +365,9 @@ impl AudioEncoderConfig {
     pub fn describe(&self) -> String {
         match self {
             Self::Cnn14(c) => format!("CNN14 {:?}", c.channels),
+            Self::WavegramLogmelCnn14(c) => {
+                format!("Wavegram-Logmel-CNN14 {:?}, wavegram {:?} → {}", c.channels, c.wave, c.wave_out)
+            }
             Self::ResNet38(c) => format!("ResNet38 {} {:?} × {:?} → {}", c.stem, c.widths, c.blocks, c.out),
             Self::Ast(c) => {
                 format!("AST {} blocks × {} ({} heads), {} frames", c.depth, c.dim, c.heads, c.input_frames)
@@ -339,6 +379,7 @@ impl AudioEncoderConfig {
     pub fn output_dim(&self) -> usize {
         match self {
             Self::Cnn14(c) => c.embed_dim(),
+            Self::WavegramLogmelCnn14(c) => c.embed_dim(),
             Self::ResNet38(c) => c.embed_dim(),
             Self::Ast(c) => c.dim,
             Self::SmallCnn(c) => c.dim,
@@ -348,6 +389,7 @@ impl AudioEncoderConfig {
     pub fn min_frames(&self) -> usize {
         match self {
             Self::Cnn14(_) => super::cnn14::DOWNSAMPLE,
+            Self::WavegramLogmelCnn14(_) => super::wavegram_logmel_cnn14::MIN_FRAMES,
             Self::ResNet38(_) => super::resnet38::DOWNSAMPLE,
             Self::Ast(_) => super::ast::PATCH,
             Self::SmallCnn(c) => c.downsample(),
@@ -360,6 +402,7 @@ impl AudioEncoderConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferenceAudioKind {
     Cnn14,
+    WavegramLogmelCnn14,
     ResNet38,
     Ast,
 }
@@ -370,9 +413,12 @@ impl std::str::FromStr for ReferenceAudioKind {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "cnn14" => Ok(Self::Cnn14),
+            "wavegram_logmel_cnn14" => Ok(Self::WavegramLogmelCnn14),
             "resnet38" => Ok(Self::ResNet38),
             "ast" => Ok(Self::Ast),
-            other => Err(format!("{other:?} is not an audio encoder of the reference: cnn14, resnet38 or ast")),
+            other => Err(format!(
+                "{other:?} is not an audio encoder of the reference: cnn14, wavegram_logmel_cnn14, resnet38 or ast"
+            )),
         }
     }
 }
@@ -382,6 +428,7 @@ impl ReferenceAudioKind {
     pub fn of(section: &AudioSection) -> Option<Self> {
         match section {
             AudioSection::Cnn14(_) => Some(Self::Cnn14),
+            AudioSection::WavegramLogmelCnn14(_) => Some(Self::WavegramLogmelCnn14),
             AudioSection::ResNet38(_) => Some(Self::ResNet38),
             AudioSection::Ast(_) => Some(Self::Ast),
             AudioSection::SmallCnn(_) => None,

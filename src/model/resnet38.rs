@@ -293,8 +293,8 @@ impl<B: Backend> ResNet38<B> {
 }
 
 impl<B: Backend> super::encoder::AudioEncoder<B> for ResNet38<B> {
-    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
-        self.forward(mel, valid_frames)
+    fn encode(&self, x: super::encoder::AudioTensors<B>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        self.forward(x.mel, valid_frames)
     }
     fn output_dim(&self) -> usize {
         self.embed_dim()

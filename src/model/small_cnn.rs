@@ -93,8 +93,8 @@ impl<B: Backend> SmallCnn<B> {
 }
 
 impl<B: Backend> AudioEncoder<B> for SmallCnn<B> {
-    fn encode(&self, mel: Tensor<B, 3>, valid_frames: &[usize]) -> Tensor<B, 2> {
-        self.forward(mel, valid_frames)
+    fn encode(&self, x: super::encoder::AudioTensors<B>, valid_frames: &[usize]) -> Tensor<B, 2> {
+        self.forward(x.mel, valid_frames)
     }
     fn output_dim(&self) -> usize {
         self.fc.weight.dims()[1]

@@ -133,6 +133,26 @@ pub fn keys(path: &Path, top_level_key: Option<&str>) -> Result<Vec<String>> {
     }
 }
 
+/// The shape of every tensor of a weights file, after the spec's top-level key (no renaming), read
+/// in one pass without the values: what a config reads an encoder's widths from.
+pub fn shapes(path: &Path, top_level_key: Option<&str>) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
+    let err = |e: &dyn std::fmt::Display| Error::file(path, format!("cannot read weights: {e}"));
+    let shapes = |all: &std::collections::BTreeMap<String, burn_store::TensorSnapshot>| {
+        all.iter().map(|(k, t)| (k.clone(), t.shape.to_vec())).collect()
+    };
+    if is_safetensors(path) {
+        let mut store = SafetensorsStore::from_file(path);
+        store.get_all_snapshots().map(shapes).map_err(|e| err(&e))
+    } else {
+        pickle_guard::check(path)?;
+        let mut store = PytorchStore::from_file(path);
+        if let Some(key) = top_level_key {
+            store = store.with_top_level_key(key);
+        }
+        store.get_all_snapshots().map(shapes).map_err(|e| err(&e))
+    }
+}
+
 /// Read one tensor of a weights file as f32 values with its shape (for parameters that are not part
 /// of a module, such as a 0-dimensional logit scale).
 pub fn read_tensor(path: &Path, top_level_key: Option<&str>, key: &str) -> Result<(Vec<f32>, Vec<usize>)> {

@@ -16,7 +16,7 @@ use std::ops::Range;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use clap_tools_backends::burn;
 
 use super::data::TrainBatch;
@@ -99,16 +99,12 @@ fn forward_part<B: AutodiffBackend>(
     frozen: Frozen,
 ) -> (Tensor<B, 2>, Tensor<B, 2>) {
     use crate::model::encoder::{AudioEncoder, TextEncoder};
-    let mel = &batch.mel;
-    let per = mel.frames * mel.n_mels;
-    let data =
-        TensorData::new(mel.data[rows.start * per..rows.end * per].to_vec(), [rows.len(), mel.frames, mel.n_mels]);
     let valid = &batch.valid_frames[rows.clone()];
     let audio = if frozen.audio {
-        let x = Tensor::<B::InnerBackend, 3>::from_data(data, device);
+        let x = batch.mel.tensors::<B::InnerBackend>(rows.clone(), device);
         model.project_audio(Tensor::from_inner(model.audio_encoder.valid().encode(x, valid)))
     } else {
-        model.encode_audio(Tensor::<B, 3>::from_data(data, device), valid)
+        model.encode_audio(batch.mel.tensors::<B>(rows.clone(), device), valid)
     };
     let text = if frozen.text {
         let (ids, mask, types) = batch.tokens.rows(rows).to_tensors::<B::InnerBackend>(device);

@@ -14,6 +14,7 @@ mod model_audio;
 mod model_clap;
 mod model_cli;
 mod model_resnet38;
+mod model_wavegram;
 mod pack;
 mod parallel;
 mod readme;

@@ -51,7 +51,7 @@ fn batch(n: usize) -> TrainBatch {
     }
     TrainBatch {
         iteration: 0,
-        mel: LogMelBatch { data, batch: n, frames, n_mels: 64, wave_lengths: vec![0; n] },
+        mel: LogMelBatch { data, batch: n, frames, n_mels: 64, wave_lengths: vec![0; n], waves: None, samples: 0 },
         valid_frames: (0..n).map(|i| 10 + 2 * i).collect(),
         tokens: Tokens { token_type_ids: vec![0; ids.len()], ids, attention_mask: mask, batch: n, seq_len: seq },
         audio_ids: (0..n).map(|i| format!("clip{i}")).collect(),

@@ -362,3 +362,15 @@ pub fn test_signal(frames: usize, channels: usize, sr: u32) -> Vec<f64> {
     }
     out
 }
+
+/// The first file under `dir`, depth first in name order.
+pub fn first_file(dir: &Path) -> PathBuf {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    let first = entries.into_iter().next().expect("a file under the demo's audio folder");
+    if first.is_dir() {
+        first_file(&first)
+    } else {
+        first
+    }
+}
