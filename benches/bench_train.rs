@@ -63,6 +63,7 @@ fn main() {
     }
     let data = TrainBatch {
         iteration: 0,
+        global_batch: batch,
         valid_frames: mel.wave_lengths.iter().map(|&l| logmel.frames(l)).collect(),
         mel,
         tokens: Tokens { token_type_ids: vec![0; ids.len()], ids, attention_mask: mask, batch, seq_len: seq },
@@ -84,7 +85,7 @@ fn main() {
     let mut last_loss = 0f32;
     for step in 0..warmup + steps {
         let t = Instant::now();
-        let (loss, grads) = parallel::step(&model, &devices, &data, Default::default());
+        let (loss, grads) = parallel::step(&model, &devices, &data, Default::default(), 1, None).expect("a step");
         model = optim.step(1e-4, model, grads);
         // Reading the loss waits for the device, as the trainer does every iteration.
         last_loss = loss.into_scalar();

@@ -57,6 +57,10 @@ pub enum Error {
     #[error("training stopped at iteration {iteration}: {msg}")]
     Training { iteration: u64, msg: String },
 
+    /// An exchange between the processes of a training job failed or went unanswered.
+    #[error("rank {rank} of {world}: {what}: {msg}")]
+    Collective { rank: usize, world: usize, what: String, msg: String },
+
     /// A new training run asked for in a folder that holds an earlier run's checkpoints.
     #[error("{}: holds checkpoints of an earlier run: resume it, or set checkpoint.dir to a new folder", run.display())]
     RunExists { run: PathBuf },

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap_tools::eval::render;
+use clap_tools::train::collective::JobConfig;
 use clap_tools::train::config::TrainConfig;
 use clap_tools::train::trainer::{train, Event, TrainOptions};
 use tracing::info;
@@ -21,6 +22,14 @@ use tracing::info;
 /// The backend is the build's: the CPU by default, `--features cuda` or `--features wgpu` for GPUs.
 /// With several GPUs, training is data parallel over all of them (or `--devices N`): each takes a
 /// part of every batch and the loss sees the whole batch (`train.batch_size` is the global batch).
+///
+/// Several processes train as one job when started by slurm (`srun clap-tools train …`: rank, world
+/// size and coordinator from SLURM_PROCID, SLURM_NTASKS and the first node of SLURM_JOB_NODELIST) or
+/// by `clap-tools launch` (CLAP_TOOLS_RANK, CLAP_TOOLS_WORLD_SIZE, CLAP_TOOLS_COORDINATOR): each
+/// process takes its rows of the global batch, the embeddings of all are gathered before the loss
+/// and the gradients summed, so every process takes the step one process would. Rank 0 logs,
+/// validates and writes the run folder, which must be on a file system all processes see for
+/// --resume.
 #[derive(clap::Args)]
 pub struct Args {
     /// The run's TOML config (configs/cnn14_bertmedium.toml mirrors the reference's setting).
@@ -49,6 +58,18 @@ pub struct Args {
     /// encoder, epochs), then exit without training.
     #[arg(long)]
     dry_run: bool,
+    /// In a job of several processes: where rank 0 listens for the others (HOST:PORT; default under
+    /// slurm: the job's first node, port 20000 + job id mod 20000; under `launch`: its own choice).
+    #[arg(long, value_name = "HOST:PORT")]
+    coordinator: Option<String>,
+    /// In a job of several processes: the host name or address the others reach this process at
+    /// (default: this host's address on the route to the coordinator).
+    #[arg(long, value_name = "HOST")]
+    advertise: Option<String>,
+    /// In a job of several processes: the longest one exchange may wait for the others before this
+    /// process stops with an error (a process that died; rank 0's validation counts here too).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    collective_timeout: u64,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -66,9 +87,26 @@ pub fn run(a: Args) -> Result<()> {
     if a.dry_run {
         return dry_run(&cfg);
     }
-    let opts = TrainOptions { resume: a.resume, stop_after: a.stop_after };
-    let bar = crate::progress(cfg.schedule.total_iterations, "iterations");
+    let timeout = std::time::Duration::from_secs(a.collective_timeout);
+    let mut job = JobConfig::from_env(|k| std::env::var(k).ok(), a.coordinator.clone(), timeout)?;
+    if let Some(j) = &mut job {
+        j.advertise = a.advertise.clone();
+    }
+    // In a job, rank 0 reports; the others speak only of trouble.
+    let lead = job.as_ref().is_none_or(|j| j.rank == 0);
+    if let Some(j) = job.as_ref().filter(|_| lead) {
+        info!("rank 0 of a job of {} processes; coordinator {}", j.world_size, j.coordinator);
+    }
+    let opts = TrainOptions { resume: a.resume, stop_after: a.stop_after, job };
+    let bar = match lead {
+        true => crate::progress(cfg.schedule.total_iterations, "iterations"),
+        false => crate::progress::Bar::hidden(),
+    };
     let summary = match train(&cfg, &opts, |e| match e {
+        Event::Start { total, start, .. } if !lead => {
+            bar.set_length(total);
+            bar.set_position(start);
+        }
         Event::Start { total, start, train_clips, val_clips, val_captions, devices } => {
             bar.set_length(total);
             bar.set_position(start);
@@ -105,6 +143,9 @@ pub fn run(a: Args) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     bar.finish_and_clear();
+    if !lead {
+        return Ok(());
+    }
     info!(
         "{} iterations ({:.1} samples/s); best t2a geometric mean {:.2} at iteration {} → {}",
         summary.iterations,

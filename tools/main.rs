@@ -10,6 +10,7 @@ mod cmd_features;
 mod cmd_import;
 mod cmd_index;
 mod cmd_inspect;
+mod cmd_launch;
 mod cmd_metrics;
 mod cmd_pack;
 mod cmd_runs;
@@ -58,6 +59,7 @@ enum Command {
     #[command(subcommand)]
     Embed(cmd_embed::Kind),
     Train(cmd_train::Args),
+    Launch(cmd_launch::Args),
     Eval(cmd_eval::Args),
     Submit(cmd_submit::Args),
     Runs(cmd_runs::Args),
@@ -78,8 +80,11 @@ fn main() {
     }
     let cli = Cli::parse();
     let level = if cli.quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAP_TOOLS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // burn-collective and its transport log every connection at info level: only their warnings
+    // unless CLAP_TOOLS_LOG asks.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAP_TOOLS_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},burn_collective=warn,burn_communication=warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -101,6 +106,7 @@ fn main() {
         Command::Features(a) => cmd_features::run(a),
         Command::Embed(k) => cmd_embed::run(k),
         Command::Train(a) => cmd_train::run(a),
+        Command::Launch(a) => cmd_launch::run(a),
         Command::Eval(a) => cmd_eval::run(a),
         Command::Submit(a) => cmd_submit::run(a),
         Command::Index(a) => cmd_index::run(a),

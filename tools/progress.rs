@@ -50,6 +50,11 @@ pub fn progress(n: u64, what: &str) -> Bar {
 }
 
 impl Bar {
+    /// A bar that shows nothing (a process that does not report, e.g. a training job's rank > 0).
+    pub fn hidden() -> Self {
+        Bar { bar: indicatif::ProgressBar::hidden(), plain: None }
+    }
+
     pub fn set_length(&self, n: u64) {
         self.bar.set_length(n);
     }

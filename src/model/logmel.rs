@@ -307,7 +307,22 @@ impl Default for SpecAugment {
 
 impl SpecAugment {
     pub fn apply(&self, batch: &mut LogMelBatch, rng: &mut SplitMix64) {
+        self.apply_from(batch, rng, 0);
+    }
+
+    /// [`apply`](Self::apply) to rows `first_row..` of a larger batch of the same frames: the
+    /// masks of the rows before are drawn and left out, so each row gets the mask it has in the
+    /// whole batch.
+    pub fn apply_from(&self, batch: &mut LogMelBatch, rng: &mut SplitMix64, first_row: usize) {
         let (frames, n_mels) = (batch.frames, batch.n_mels);
+        for _ in 0..first_row {
+            for _ in 0..self.time_stripes {
+                stripe(rng, self.time_width, frames);
+            }
+            for _ in 0..self.freq_stripes {
+                stripe(rng, self.freq_width, n_mels);
+            }
+        }
         for clip in batch.data.chunks_exact_mut(frames * n_mels) {
             for _ in 0..self.time_stripes {
                 let (begin, width) = stripe(rng, self.time_width, frames);

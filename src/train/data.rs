@@ -19,9 +19,11 @@ use crate::model::tokenizer::{CaptionTokenizer, Tokens};
 use crate::shards::WaveformReader;
 use crate::split::{shuffle, SplitMix64};
 
-/// A prepared training batch.
+/// A prepared training batch (in a job of several processes, this process's rows of it).
 pub struct TrainBatch {
     pub iteration: u64,
+    /// The rows of the whole batch (of every process).
+    pub global_batch: usize,
     pub mel: LogMelBatch,
     /// Valid log-mel frames of each clip (its crop's samples / hop + 1).
     pub valid_frames: Vec<usize>,
@@ -55,6 +57,8 @@ pub struct TrainSource {
     specaugment: bool,
     /// Batches are zero-padded to at least this many samples (the audio encoder's fewest frames).
     min_samples: usize,
+    /// This process's place among the processes of a job, (rank, world size): it prepares its rows.
+    part: (usize, usize),
 }
 
 impl TrainSource {
@@ -92,7 +96,16 @@ impl TrainSource {
             seed,
             specaugment,
             min_samples,
+            part: (0, 1),
         })
+    }
+
+    /// Prepare only the rows of process `rank` of `world` (contiguous, as
+    /// [`super::parallel::shard_ranges`] splits a batch): each row as the whole batch would have it
+    /// (its crop, caption, SpecAugment mask and the padding to the batch's longest crop).
+    pub fn for_process(mut self, rank: usize, world: usize) -> Self {
+        self.part = (rank, world.max(1));
+        self
     }
 
     pub fn batches_per_epoch(&self) -> u64 {
@@ -118,13 +131,20 @@ impl TrainSource {
         Plan { items, specaug_seed: rng.next_u64() }
     }
 
-    /// Read, transform and tokenise batch `iteration`.
+    /// Read, transform and tokenise batch `iteration` (this process's rows of it).
     pub fn prepare(&self, iteration: u64) -> Result<TrainBatch> {
         let plan = self.plan(iteration);
-        let mut waves = Vec::with_capacity(plan.items.len());
-        let mut captions = Vec::with_capacity(plan.items.len());
-        let mut audio_ids = Vec::with_capacity(plan.items.len());
-        for &(c, start, cap) in &plan.items {
+        let global_batch = plan.items.len();
+        let (rank, world) = self.part;
+        let rows = super::parallel::shard_ranges(global_batch, world).get(rank).cloned().unwrap_or(0..0);
+        // The whole batch is padded to its longest crop: so is every process's part of it.
+        let longest =
+            plan.items.iter().map(|&(c, start, _)| self.lengths[c].saturating_sub(start).min(self.crop)).max();
+        let pad_to = longest.unwrap_or(0).max(self.min_samples);
+        let mut waves = Vec::with_capacity(rows.len());
+        let mut captions = Vec::with_capacity(rows.len());
+        let mut audio_ids = Vec::with_capacity(rows.len());
+        for &(c, start, cap) in &plan.items[rows.clone()] {
             let clip = &self.clips[c];
             waves.push(self.reader.read_crop(&clip.audio_id, start, self.crop)?);
             captions.push(clip.captions[cap].as_str());
@@ -133,13 +153,13 @@ impl TrainSource {
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
         // The audio encoder needs a few frames (CNN14: 32): a batch of very short clips is
         // zero-padded to that.
-        let mut mel = self.logmel.batch_padded(&refs, self.min_samples);
+        let mut mel = self.logmel.batch_padded(&refs, pad_to);
         if self.specaugment {
-            SpecAugment::default().apply(&mut mel, &mut SplitMix64::new(plan.specaug_seed));
+            SpecAugment::default().apply_from(&mut mel, &mut SplitMix64::new(plan.specaug_seed), rows.start);
         }
         let valid_frames = mel.wave_lengths.iter().map(|&n| self.logmel.frames(n)).collect();
         let tokens = self.tokenizer.encode_batch(&captions)?;
-        Ok(TrainBatch { iteration, mel, valid_frames, tokens, audio_ids })
+        Ok(TrainBatch { iteration, global_batch, mel, valid_frames, tokens, audio_ids })
     }
 }
 

@@ -8,8 +8,9 @@
 //! so they never drift. BatchNorm uses each part's own statistics, as under DDP without SyncBatchNorm;
 //! the model's running statistics follow the first device's part, as DDP's rank 0 saves them.
 //!
-//! Several nodes would follow the same shape: gather the embeddings across nodes (all-gather) before
-//! the loss and all-reduce the summed gradients (burn-collective), see the notes of [`step`].
+//! Several processes (nodes, or one process per GPU) follow the same shape: the embeddings are
+//! gathered across processes before the loss and the summed gradients summed again across them
+//! ([`super::collective`]).
 
 use std::ops::Range;
 
@@ -19,8 +20,11 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Tensor;
 use clap_tools_backends::burn;
 
+use super::collective::ProcessGroup;
 use super::data::TrainBatch;
+use crate::error::Result;
 use crate::model::clap::{info_nce, Clap};
+use crate::split::SplitMix64;
 
 /// Rows of each device's part: contiguous, sizes differing by at most one, earlier parts larger.
 pub fn shard_ranges(batch: usize, devices: usize) -> Vec<Range<usize>> {
@@ -41,14 +45,22 @@ pub fn shard_ranges(batch: usize, devices: usize) -> Vec<Range<usize>> {
 /// loss of the whole batch and the gradients of the model's parameters, summed over the devices and
 /// held on the first.
 ///
-/// Across nodes, the gather of `audio`/`text` would become an all-gather (each node keeping the
-/// gradient path of its own rows) and the summed gradients would be all-reduced before the step.
+/// `seed` is the iteration's: each part's random draws (dropout) are seeded from it and the part's
+/// index in the whole job, so they do not depend on how parts are spread over devices and processes.
+///
+/// In a job of several processes (`group`), `batch` holds this process's rows: the embeddings of
+/// every process's rows are gathered before the loss (this process's keep their gradient path), so
+/// the loss is the global batch's in every process, and the logit scale's gradient is taken in rank
+/// 0 alone (zero elsewhere), so the sum of the processes' gradients is one process's gradient of
+/// that loss.
 pub fn step<B: AutodiffBackend>(
     model: &Clap<B>,
     devices: &[B::Device],
     batch: &TrainBatch,
     frozen: Frozen,
-) -> (Tensor<B, 1>, GradientsParams) {
+    seed: u64,
+    group: Option<&ProcessGroup<B::InnerBackend>>,
+) -> Result<(Tensor<B, 1>, GradientsParams)> {
     let main = &devices[0];
     let ranges = shard_ranges(batch.mel.batch, devices.len());
     // Fresh copies for the other devices: new autodiff leaves with the model's parameter ids.
@@ -57,17 +69,31 @@ pub fn step<B: AutodiffBackend>(
         devices[1..ranges.len()].iter().map(|d| Clap::<B>::from_inner(model.valid()).fork(d)).collect();
     let mut audio = Vec::with_capacity(ranges.len());
     let mut text = Vec::with_capacity(ranges.len());
+    let first_part = group.map_or(0, |g| g.rank() * devices.len());
     for (k, rows) in ranges.iter().enumerate() {
         let (replica, device) = if k == 0 { (model, main) } else { (&copies[k - 1], &devices[k]) };
+        // burn's backends keep one random stream (the device argument is not used).
+        B::seed(device, part_seed(seed, first_part + k));
         let (a, t) = forward_part(replica, batch, rows.clone(), device, frozen);
         audio.push(a.to_device(main));
         text.push(t.to_device(main));
     }
-    let loss = info_nce(Tensor::cat(audio, 0), Tensor::cat(text, 0), model.logit_scale.val());
+    let (audio, text) = (Tensor::cat(audio, 0), Tensor::cat(text, 0));
+    let loss = match group {
+        None => info_nce(audio, text, model.logit_scale.val()),
+        Some(g) => {
+            let (audio, text) = g.gather_rows(audio, text, batch.global_batch)?;
+            let scale = model.logit_scale.val();
+            // The scale's gradient is taken once, in rank 0; the others give it a zero gradient (not
+            // none: every process sends the gradients of the same parameters).
+            let scale = if g.rank() == 0 { scale } else { scale.clone().mul_scalar(0.0) + scale.detach() };
+            info_nce(audio, text, scale)
+        }
+    };
     let mut grads = loss.backward();
     let own = GradientsParams::from_module(&mut grads, model);
     if copies.is_empty() {
-        return (loss, own);
+        return Ok((loss, own));
     }
     let mut sum = GradientsAccumulator::<Clap<B>>::new();
     sum.accumulate(model, own);
@@ -75,7 +101,17 @@ pub fn step<B: AutodiffBackend>(
         let part = GradientsParams::from_module(&mut grads, copy).to_device(main, model);
         sum.accumulate(model, part);
     }
-    (loss, sum.grads())
+    Ok((loss, sum.grads()))
+}
+
+/// The seed of part `part` of an iteration seeded `seed` (part 0 keeps the iteration's own, so one
+/// device draws as it always did).
+pub fn part_seed(seed: u64, part: usize) -> u64 {
+    if part == 0 {
+        seed
+    } else {
+        SplitMix64::new(seed ^ (part as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+    }
 }
 
 /// Encoders that do not train: they run on the inner (non-autodiff) backend, in inference mode, and

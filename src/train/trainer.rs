@@ -15,6 +15,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ElementConversion;
 use clap_tools_backends::{burn, AutodiffSelected};
 
+use super::collective::{JobConfig, ProcessGroup};
 use super::config::{Part, TrainConfig};
 use super::data::{Loader, TrainSource};
 use super::run::{
@@ -44,6 +45,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stop after this many iterations in total (a shorter run of the same schedule).
     pub stop_after: Option<u64>,
+    /// This process's place in a job of several processes (None: the job is this process).
+    pub job: Option<JobConfig>,
 }
 
 /// How a run ended.
@@ -77,6 +80,12 @@ fn seed_for(seed: u64, iteration: u64) -> u64 {
 pub fn train(cfg: &TrainConfig, opts: &TrainOptions, on: impl FnMut(Event)) -> Result<Summary> {
     let mut devices =
         clap_tools_backends::devices(cfg.train.devices).map_err(|e| Error::Device(format!("train.devices: {e}")))?;
+    // Several processes on one host, devices not named: each takes the device of its local rank
+    // (one process per GPU); one process per host drives all it sees.
+    if let Some(job) = opts.job.as_ref().filter(|j| j.local_world_size > 1 && cfg.train.devices.is_none()) {
+        let d = devices[job.local_rank % devices.len()].clone();
+        devices = vec![d];
+    }
     if devices.len() > cfg.train.batch_size {
         tracing::warn!(
             "{} devices for batches of {}: training on the first {}",
@@ -226,20 +235,44 @@ pub fn train_on<B: AutodiffBackend>(
 ) -> Result<Summary> {
     let device = devices.first().ok_or_else(|| Error::Device("no device to train on".into()))?.clone();
     let run = cfg.checkpoint.dir.clone();
-    std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
+    // In a job of several processes, rank 0 alone writes the run folder (logs, checkpoints, best/)
+    // and validates; the others read it only to resume.
+    let (rank, world) = opts.job.as_ref().map_or((0, 1), |j| (j.rank, j.world_size));
+    let lead = rank == 0;
+    let parts = world * devices.len();
+    if cfg.train.batch_size < parts {
+        return Err(Error::config(
+            "train.batch_size",
+            format!(
+                "{} rows cannot be split over {world} process(es) × {} device(s)",
+                cfg.train.batch_size,
+                devices.len()
+            ),
+        ));
+    }
+    if lead {
+        std::fs::create_dir_all(checkpoints_dir(&run)).map_err(|e| Error::io(&run, e))?;
+    }
 
     let Prepared { tokenizer, logmel, train_join, val, config } = prepare(cfg)?;
+    let group = match &opts.job {
+        Some(job) => Some(ProcessGroup::<B::InnerBackend>::join(job, &device)?),
+        None => None,
+    };
     let text_dir = cfg.model.text.dir();
-    let source = Arc::new(TrainSource::new(
-        train_join,
-        logmel.clone(),
-        tokenizer.clone(),
-        cfg.train.batch_size,
-        cfg.data.crop_seconds,
-        cfg.train.seed,
-        cfg.model.specaugment,
-        logmel.samples_for(config.audio.min_frames()),
-    )?);
+    let source = Arc::new(
+        TrainSource::new(
+            train_join,
+            logmel.clone(),
+            tokenizer.clone(),
+            cfg.train.batch_size,
+            cfg.data.crop_seconds,
+            cfg.train.seed,
+            cfg.model.specaugment,
+            logmel.samples_for(config.audio.min_frames()),
+        )?
+        .for_process(rank, world),
+    );
 
     // Model and optimizer: new, or from the newest checkpoint.
     if config.max_tokens > config.text.max_positions() || tokenizer.vocab_size() > config.text.vocab_size() {
@@ -263,7 +296,7 @@ pub fn train_on<B: AutodiffBackend>(
         .init::<B, Clap<B>>();
     let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
     let latest = latest_checkpoint(&run)?;
-    if !opts.resume && (latest.is_some() || run.join("best").exists()) {
+    if lead && !opts.resume && (latest.is_some() || run.join("best").exists()) {
         return Err(Error::RunExists { run: run.clone() });
     }
     let resumed = if opts.resume { latest } else { None };
@@ -271,7 +304,9 @@ pub fn train_on<B: AutodiffBackend>(
         Some((_, dir)) => check_same_run(&run.join("config.json"), dir, cfg)?,
         None => Vec::new(),
     };
-    restore_best(&run)?;
+    if lead {
+        restore_best(&run)?;
+    }
     let (mut model, mut state) = match &resumed {
         Some((_, dir)) => {
             let saved = ClapConfig::from_dir(dir)?;
@@ -317,28 +352,46 @@ pub fn train_on<B: AutodiffBackend>(
                     model
                 }
             };
+            // burn makes parameter values at first use: make them now, so the initial weights come
+            // from the seed alone, whatever runs first (one device or several, one process or several).
+            super::collective::materialize(&model);
             (
                 model,
                 TrainState { iteration: 0, best_score: None, best_iteration: None, seed: cfg.train.seed, devices: 1 },
             )
         }
     };
-    if resumed.is_some() && state.devices != devices.len() {
+    if lead && resumed.is_some() && state.devices != parts {
         tracing::warn!(
-            "the run trained on {} device(s) and resumes on {}: batches split differently from here on (BatchNorm statistics per part), so it will not end exactly as an uninterrupted run",
+            "the run trained on {} device(s) and resumes on {parts}: batches split differently from here on (BatchNorm statistics per part), so it will not end exactly as an uninterrupted run",
             state.devices,
-            devices.len()
         );
     }
-    state.devices = devices.len();
+    state.devices = parts;
     let start = state.iteration;
+    if let Some(g) = &group {
+        if !g.same_everywhere(start, "agreeing on the iteration to start from")? {
+            return Err(Error::config(
+                "checkpoint.dir",
+                format!(
+                    "rank {rank} starts at iteration {start} and another process elsewhere: {} must be on a file system every process of the job sees",
+                    run.display()
+                ),
+            ));
+        }
+    }
     let frozen = super::parallel::Frozen {
         audio: cfg.model.freeze.contains(&Part::Audio),
         text: cfg.model.freeze.contains(&Part::Text),
     };
-    write_json(&run.join("config.json"), cfg)?;
-    let mut log = Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?;
-    let mut tensorboard = match cfg.train.tensorboard {
+    let mut log = match lead {
+        true => {
+            write_json(&run.join("config.json"), cfg)?;
+            Some(Log::open(&run.join("log.jsonl"), resumed.as_ref().map(|(i, _)| *i))?)
+        }
+        false => None,
+    };
+    let mut tensorboard = match cfg.train.tensorboard && lead {
         // A resumed session logs again from the step after its checkpoint: readers drop what an
         // earlier session logged from there on.
         true => Some(super::tensorboard::EventWriter::create(&run, resumed.as_ref().map(|(i, _)| *i + 1))?),
@@ -346,7 +399,9 @@ pub fn train_on<B: AutodiffBackend>(
     };
     if !changed.is_empty() {
         tracing::warn!("resuming at iteration {start} with changed settings: {}", changed.join(", "));
-        log.line(serde_json::json!({"iteration": start, "changed": changed}))?;
+        if let Some(log) = &mut log {
+            log.line(serde_json::json!({"iteration": start, "changed": changed}))?;
+        }
     }
     let total = cfg.schedule.total_iterations;
     let end = opts.stop_after.unwrap_or(total).min(total);
@@ -368,10 +423,15 @@ pub fn train_on<B: AutodiffBackend>(
             .next_batch()
             .ok_or_else(|| Error::Internal(format!("the batch loader stopped before iteration {}", i + 1)))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
-        // burn's backends keep one random stream (the device argument is not used): one seed per
-        // iteration makes dropout a function of (seed, iteration).
-        B::seed(&device, seed_for(cfg.train.seed, i));
-        let (loss, grads) = super::parallel::step(&model, devices, &batch, frozen);
+        // One seed per iteration (and part, see parallel::step) makes dropout a function of (seed,
+        // iteration).
+        let (loss, grads) =
+            super::parallel::step(&model, devices, &batch, frozen, seed_for(cfg.train.seed, i), group.as_ref())?;
+        // Every process applies the sum of all processes' gradients: the same step everywhere.
+        let grads = match &group {
+            Some(g) => g.sum_gradients(&model, grads)?,
+            None => grads,
+        };
         let loss_value: f32 = loss.into_scalar().elem();
         if !loss_value.is_finite() {
             return Err(Error::Training {
@@ -384,10 +444,12 @@ pub fn train_on<B: AutodiffBackend>(
             });
         }
         model = optim.step(lr, model, grads);
-        samples += batch.mel.batch;
+        samples += batch.global_batch;
         let rate = samples as f64 / began.elapsed().as_secs_f64();
         let scale: f32 = model.logit_scale.val().into_scalar().elem();
-        log.line(serde_json::json!({"iteration": i + 1, "loss": loss_value, "lr": lr, "logit_scale": scale, "samples_per_s": rate}))?;
+        if let Some(log) = &mut log {
+            log.line(serde_json::json!({"iteration": i + 1, "loss": loss_value, "lr": lr, "logit_scale": scale, "samples_per_s": rate}))?;
+        }
         if let Some(tb) = &mut tensorboard {
             tb.scalars(
                 i + 1,
@@ -402,7 +464,7 @@ pub fn train_on<B: AutodiffBackend>(
         on(Event::Step { iteration: i + 1, loss: loss_value, lr, samples_per_second: rate });
         state.iteration = i + 1;
 
-        let validate = (i + 1) % cfg.train.val_interval == 0 || i + 1 == total;
+        let validate = lead && ((i + 1) % cfg.train.val_interval == 0 || i + 1 == total);
         let mut best_model = None;
         if validate {
             on(Event::Validating { iteration: i + 1 });
@@ -415,7 +477,9 @@ pub fn train_on<B: AutodiffBackend>(
                 state.best_iteration = Some(i + 1);
                 best_model = Some(inner);
             }
-            log.line(serde_json::json!({"iteration": i + 1, "val": eval.metrics, "best": best}))?;
+            if let Some(log) = &mut log {
+                log.line(serde_json::json!({"iteration": i + 1, "val": eval.metrics, "best": best}))?;
+            }
             if let Some(tb) = &mut tensorboard {
                 let values = super::tensorboard::validation_scalars(&eval.metrics);
                 let refs: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
@@ -424,7 +488,7 @@ pub fn train_on<B: AutodiffBackend>(
             on(Event::Validated { iteration: i + 1, metrics: &eval.metrics, best });
             last_metrics = Some(eval.metrics);
         }
-        let save = validate || (i + 1) % cfg.checkpoint.every == 0 || i + 1 == end;
+        let save = lead && (validate || (i + 1) % cfg.checkpoint.every == 0 || i + 1 == end);
         // A checkpoint is never written with NaN or infinite weights (a finite loss can still be
         // followed by a step that overflows): stop, naming the parameter and the last good one.
         if save {
@@ -463,6 +527,11 @@ pub fn train_on<B: AutodiffBackend>(
         }
     }
     drop(loader);
+    if let Some(g) = group {
+        // rank 0 hosts the orchestrator: no process leaves before all are done.
+        g.barrier("finishing the job")?;
+        g.finish();
+    }
     Ok(Summary {
         run_dir: run,
         iterations: state.iteration,

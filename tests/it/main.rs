@@ -4,6 +4,7 @@
 mod common;
 
 mod demo;
+mod distributed;
 mod fuzz;
 mod hostile;
 mod import;

@@ -51,6 +51,7 @@ fn batch(n: usize) -> TrainBatch {
     }
     TrainBatch {
         iteration: 0,
+        global_batch: n,
         mel: LogMelBatch { data, batch: n, frames, n_mels: 64, wave_lengths: vec![0; n], waves: None, samples: 0 },
         valid_frames: (0..n).map(|i| 10 + 2 * i).collect(),
         tokens: Tokens { token_type_ids: vec![0; ids.len()], ids, attention_mask: mask, batch: n, seq_len: seq },
@@ -94,7 +95,7 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
     let device = Default::default();
     let model = small_model(&device);
     let batch = batch(7);
-    let (loss, grads) = parallel::step(&model, &[device, device], &batch, Default::default());
+    let (loss, grads) = parallel::step(&model, &[device, device], &batch, Default::default(), 0, None).unwrap();
 
     // The same parts (rows 0..4 and 4..7) through one model on one device, the loss over all 7.
     let mut audio = Vec::new();
@@ -124,7 +125,7 @@ fn a_step_over_two_devices_equals_the_parts_on_one() {
 
     // One device alone sees a different batch split (BatchNorm over 7 rows): not the same loss, so
     // the comparison above is not vacuous.
-    let (single, _) = parallel::step(&model, &[device], &batch, Default::default());
+    let (single, _) = parallel::step(&model, &[device], &batch, Default::default(), 0, None).unwrap();
     let single: f32 = single.into_scalar();
     assert!((single - got).abs() > 1e-7, "one device {single} vs two {got}");
 }
