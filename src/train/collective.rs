@@ -204,6 +204,8 @@ pub struct ProcessGroup<B: Backend> {
     peer: PeerId,
     timeout: Duration,
     device: B::Device,
+    /// Time spent in exchanges since [`take_exchange_time`](Self::take_exchange_time) last asked.
+    spent: std::cell::Cell<Duration>,
 }
 
 impl<B: Backend> std::fmt::Debug for ProcessGroup<B> {
@@ -248,6 +250,7 @@ impl<B: Backend> ProcessGroup<B> {
             peer: PeerId::from(0u32),
             timeout: job.timeout,
             device: device.clone(),
+            spent: Default::default(),
         };
         let (peer, dev) = (group.peer, device.clone());
         group.bounded("joining the job", move || {
@@ -262,6 +265,11 @@ impl<B: Backend> ProcessGroup<B> {
 
     pub fn world_size(&self) -> usize {
         self.world
+    }
+
+    /// The time spent in exchanges (waiting for the others included) since the last call.
+    pub fn take_exchange_time(&self) -> Duration {
+        self.spent.take()
     }
 
     /// This process's rows of a global batch of `batch` (contiguous, as the in-process devices split
@@ -334,7 +342,10 @@ impl<B: Backend> ProcessGroup<B> {
             })
             .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?;
         let err = |msg: String| Error::Collective { rank: self.rank, world: self.world, what: what.to_string(), msg };
-        match rx.recv_timeout(self.timeout) {
+        let began = std::time::Instant::now();
+        let answer = rx.recv_timeout(self.timeout);
+        self.spent.set(self.spent.get() + began.elapsed());
+        match answer {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(err(format!("{e} (another process of the job probably stopped)"))),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(err(format!(

@@ -423,6 +423,7 @@ pub fn train_on<B: AutodiffBackend>(
             .next_batch()
             .ok_or_else(|| Error::Internal(format!("the batch loader stopped before iteration {}", i + 1)))??;
         let lr = learning_rate(cfg.optimizer.lr, i, cfg.schedule.warmup_iterations, total);
+        let step_began = Instant::now();
         // One seed per iteration (and part, see parallel::step) makes dropout a function of (seed,
         // iteration).
         let (loss, grads) =
@@ -448,7 +449,14 @@ pub fn train_on<B: AutodiffBackend>(
         let rate = samples as f64 / began.elapsed().as_secs_f64();
         let scale: f32 = model.logit_scale.val().into_scalar().elem();
         if let Some(log) = &mut log {
-            log.line(serde_json::json!({"iteration": i + 1, "loss": loss_value, "lr": lr, "logit_scale": scale, "samples_per_s": rate}))?;
+            let mut line = serde_json::json!({"iteration": i + 1, "loss": loss_value, "lr": lr, "logit_scale": scale,
+                "samples_per_s": rate, "step_s": step_began.elapsed().as_secs_f64()});
+            // In a job: the part of the step spent exchanging with the other processes (waiting
+            // for the slowest included).
+            if let Some(g) = &group {
+                line["exchange_s"] = g.take_exchange_time().as_secs_f64().into();
+            }
+            log.line(line)?;
         }
         if let Some(tb) = &mut tensorboard {
             tb.scalars(

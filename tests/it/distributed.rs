@@ -212,3 +212,84 @@ fn a_process_that_dies_stops_the_others_within_the_timeout() {
     assert!(!status.success(), "rank 0 ended well after rank 1 died: {err}");
     assert!(err.contains("rank 0 of 2"), "{err}");
 }
+
+/// A stand-in for slurm's srun in `dir`: starts `SLURM_NTASKS` copies of the command with the
+/// variables slurm gives each task on one node named localhost, waits for all, fails if one does.
+fn fake_srun(dir: &Path, tasks: usize) -> PathBuf {
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        r#"#!/bin/bash
+while [[ "$1" == --* ]]; do shift; done
+pids=()
+job=$((RANDOM * 7))
+for ((i = 0; i < {tasks}; i++)); do
+    SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS={tasks} SLURM_TASKS_PER_NODE={tasks} \
+    SLURM_JOB_NODELIST=localhost SLURM_JOB_ID=$job "$@" & pids+=($!)
+done
+status=0
+for p in "${{pids[@]}}"; do wait "$p" || status=$?; done
+exit $status
+"#
+    );
+    let path = bin.join("srun");
+    std::fs::write(&path, script).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    bin
+}
+
+#[test]
+fn the_slurm_scripts_train_and_pack_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::demo_corpus(dir.path(), 24, 16);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}:{}", s(&fake_srun(dir.path(), 2)), std::env::var("PATH").unwrap_or_default());
+    let bin = env!("CARGO_BIN_EXE_clap-tools");
+
+    // train.sbatch under the stand-in srun: two tasks, the coordinator from SLURM_JOB_NODELIST.
+    let config = write_config(dir.path(), &data, "slurm");
+    let out = Command::new("bash")
+        .arg(repo.join("scripts/slurm/train.sbatch"))
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env("BIN", bin)
+        .env("CONFIG", &config)
+        .args(["--collective-timeout", "60"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "train.sbatch: {err}");
+    assert!(err.contains("rank 0 of a job of 2 processes; coordinator localhost:"), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("slurm/log.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"exchange_s\"")).count(), 4, "{log}");
+
+    // pack_array.sbatch: the two tasks of an array of 2, then its concat step.
+    let packed = dir.path().join("packed");
+    let pack = |args: &[&str], task: &str| {
+        let out = Command::new("bash")
+            .arg(repo.join("scripts/slurm/pack_array.sbatch"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("BIN", bin)
+            .env("INPUT", data.join("tables/wav.csv"))
+            .env("OUT", &packed)
+            .env("N", "2")
+            .env("PART_SIZE", "5")
+            .env("SLURM_ARRAY_TASK_ID", task)
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pack_array.sbatch {args:?} {task}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    pack(&[], "1");
+    pack(&[], "2");
+    pack(&["concat"], "");
+    let all = clap_tools::table::read_waveforms(&packed.join("waveforms.parquet")).unwrap();
+    assert_eq!(all.len(), 24, "every clip packed once across the two slices");
+    let index = std::fs::read_to_string(packed.join("waveform.csv")).unwrap();
+    assert_eq!(index.lines().count(), 25, "{index}");
+}

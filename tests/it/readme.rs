@@ -41,6 +41,7 @@ const SKIPS: &[(&str, &str)] = &[
     ("--devices 2", "needs two GPUs (the CPU backend trains on one device and refuses more)"),
     ("scripts/setup.sh", "set-up: scripts/test.sh has already made the venv this test uses"),
     ("clap-tools serve", "serves until stopped: tests/it/serve.rs drives the page in headless Chromium"),
+    ("sbatch", "needs a slurm cluster: tests/it/distributed.rs runs both scripts under a stand-in srun"),
 ];
 
 /// The commands of README sections 1–14 (headings `### N.`), in order.
