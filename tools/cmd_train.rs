@@ -23,9 +23,10 @@ use tracing::info;
 /// With several GPUs, training is data parallel over all of them (or `--devices N`): each takes a
 /// part of every batch and the loss sees the whole batch (`train.batch_size` is the global batch).
 ///
-/// Several processes train as one job when started by slurm (`srun clap-tools train …`: rank, world
-/// size and coordinator from SLURM_PROCID, SLURM_NTASKS and the first node of SLURM_JOB_NODELIST) or
-/// by `clap-tools launch` (CLAP_TOOLS_RANK, CLAP_TOOLS_WORLD_SIZE, CLAP_TOOLS_COORDINATOR): each
+/// Several processes train as one job when started by slurm (`srun clap-tools train …`: rank,
+/// world size and coordinator from SLURM_PROCID, SLURM_STEP_NUM_TASKS and the first node of
+/// SLURM_JOB_NODELIST) or by `clap-tools launch` (CLAP_TOOLS_RANK, CLAP_TOOLS_WORLD_SIZE,
+/// CLAP_TOOLS_COORDINATOR): each
 /// process takes its rows of the global batch, the embeddings of all are gathered before the loss
 /// and the gradients summed, so every process takes the step one process would. Rank 0 logs,
 /// validates and writes the run folder, which must be on a file system all processes see for

@@ -94,9 +94,18 @@ fn visible_devices() -> Vec<Device> {
     (0..n).map(burn::backend::cuda::CudaDevice::new).collect()
 }
 
-#[cfg(not(feature = "cuda"))]
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
 fn visible_devices() -> Vec<Device> {
     vec![Device::default()]
+}
+
+/// The CPU: one device, or as many copies of it as `CLAP_TOOLS_CPU_DEVICES` says (each part of a
+/// batch then goes through its own copy of the model, as on GPUs: how data parallel training is
+/// checked on machines without GPUs).
+#[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+fn visible_devices() -> Vec<Device> {
+    let n = std::env::var("CLAP_TOOLS_CPU_DEVICES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(1usize);
+    vec![Device::default(); n.clamp(1, 64)]
 }
 
 #[cfg(test)]

@@ -78,17 +78,17 @@ impl AstConfig {
     /// checkpoint); the strides and input frames, which no tensor records, are the reference's
     /// (10, 10, 1024), checked against the positional embedding's length.
     pub fn from_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
-        let keys = weights::keys(path, top_level_key)?;
+        let shapes = weights::shapes(path, top_level_key)?;
         let shape = |key: String| -> Result<Vec<usize>> {
-            if !keys.contains(&key) {
-                return Err(Error::file(path, format!("missing tensor {key:?}: not an AST checkpoint")));
-            }
-            Ok(weights::read_tensor(path, top_level_key, &key)?.1)
+            shapes
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| Error::file(path, format!("missing tensor {key:?}: not an AST checkpoint")))
         };
         let proj = shape(format!("{prefix}v.patch_embed.proj.weight"))?;
         let fc1 = shape(format!("{prefix}v.blocks.0.mlp.fc1.weight"))?;
         let pos = shape(format!("{prefix}v.pos_embed"))?;
-        let n_mels = match keys.contains(&format!("{prefix}init_bn.running_mean")) {
+        let n_mels = match shapes.contains_key(&format!("{prefix}init_bn.running_mean")) {
             true => shape(format!("{prefix}init_bn.running_mean"))?[0],
             false => 128,
         };
@@ -98,7 +98,7 @@ impl AstConfig {
                 format!("{prefix}init_bn has {n_mels} mel bins, fewer than a patch ({PATCH})"),
             ));
         }
-        let depth = (0..).take_while(|i| keys.contains(&format!("{prefix}v.blocks.{i}.norm1.weight"))).count();
+        let depth = (0..).take_while(|i| shapes.contains_key(&format!("{prefix}v.blocks.{i}.norm1.weight"))).count();
         let dim = proj.first().copied().unwrap_or(0);
         // The heads are not in the weights: every DeiT has 64 dimensions per head.
         let heads = if dim % 64 == 0 { (dim / 64).max(1) } else { 1 };

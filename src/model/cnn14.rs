@@ -17,7 +17,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
 
-use super::weights::{self, Layout, LoadSpec};
+use super::weights::{self, LoadSpec};
 use crate::error::{Error, Result};
 
 /// The time (and frequency) reduction of the five 2×2 poolings.
@@ -54,18 +54,19 @@ impl Cnn14Config {
     /// `prefix` is the key prefix of the encoder (`""` for PANNs, `audio_encoder.` in a CLAP
     /// checkpoint).
     pub fn from_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
-        let keys = weights::keys(path, top_level_key)?;
+        let shapes = weights::shapes(path, top_level_key)?;
+        let width = |name: &str| -> Result<usize> {
+            let key = format!("{prefix}{name}.running_mean");
+            let shape = shapes
+                .get(&key)
+                .ok_or_else(|| Error::file(path, format!("missing tensor {key:?}: not a CNN14 checkpoint")))?;
+            Ok(shape.first().copied().unwrap_or(0))
+        };
         let mut channels = [0; 6];
         for (i, c) in channels.iter_mut().enumerate() {
-            let key = format!("{prefix}conv_block{}.bn1.running_mean", i + 1);
-            if !keys.contains(&key) {
-                return Err(Error::file(path, format!("missing tensor {key:?}: not a CNN14 checkpoint")));
-            }
-            let (_, shape) = weights::read_tensor(path, top_level_key, &key)?;
-            *c = shape.first().copied().unwrap_or(0);
+            *c = width(&format!("conv_block{}.bn1", i + 1))?;
         }
-        let (_, bn0) = weights::read_tensor(path, top_level_key, &format!("{prefix}bn0.running_mean"))?;
-        Ok(Self { channels, n_mels: bn0.first().copied().unwrap_or(0), dropout: true })
+        Ok(Self { channels, n_mels: width("bn0")?, dropout: true })
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Cnn14<B> {
@@ -269,16 +270,9 @@ impl<B: Backend> Cnn14<B> {
     /// Load a PANNs checkpoint (`Cnn14_mAP=0.431.pth`: weights under `model`; PANNs' own front end
     /// and `fc_audioset` are ignored). Block widths are read from the file.
     pub fn load_panns(path: &Path, device: &B::Device) -> Result<Self> {
-        let top = weights::panns_top_level_key(path);
-        let cfg = Cnn14Config::from_weights(path, top, "")?;
-        let mut spec = LoadSpec::new();
-        if let Some(t) = top {
-            spec = spec.top_level_key(t);
-        }
-        for pattern in Self::ignored_keys("") {
-            spec = spec.ignore(pattern);
-        }
-        weights::load(cfg.init(device), path, Layout::Pytorch, &spec)
+        let cfg = Cnn14Config::from_weights(path, weights::panns_top_level_key(path), "")?;
+        let spec = Self::ignored_keys("").into_iter().fold(LoadSpec::new(), LoadSpec::ignore);
+        weights::load_panns(cfg.init(device), path, spec)
     }
 
     /// Keys of PANNs and reference checkpoints that are not parameters of this module (regexes),

@@ -310,6 +310,33 @@ impl SpecAugment {
         self.apply_from(batch, rng, 0);
     }
 
+    /// The same stripes zeroed in a batch on the device, [batch, channels, frames, bins] (every
+    /// channel alike), drawn from the backend's random stream (seeded per iteration and part by the
+    /// trainer): what ResNet38 does to its normalised input in training, inside the model.
+    pub fn apply_tensor<B: Backend>(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [batch, _, frames, bins] = x.dims();
+        let device = x.device();
+        let draw = Tensor::<B, 1>::random([2], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
+        let seed: Vec<f32> = draw.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+        let bits = |i: usize| (seed.get(i).copied().unwrap_or(0.0) as f64 * (1u64 << 32) as f64) as u64;
+        let mut rng = SplitMix64::new(bits(0) << 32 ^ bits(1));
+        let mut mask = vec![1.0f32; batch * frames * bins];
+        for clip in mask.chunks_exact_mut(frames * bins) {
+            for _ in 0..self.time_stripes {
+                let (begin, width) = stripe(&mut rng, self.time_width, frames);
+                clip[begin * bins..(begin + width) * bins].fill(0.0);
+            }
+            for _ in 0..self.freq_stripes {
+                let (begin, width) = stripe(&mut rng, self.freq_width, bins);
+                for row in clip.chunks_exact_mut(bins) {
+                    row[begin..begin + width].fill(0.0);
+                }
+            }
+        }
+        let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [batch, 1, frames, bins]), &device);
+        x * mask
+    }
+
     /// [`apply`](Self::apply) to rows `first_row..` of a larger batch of the same frames: the
     /// masks of the rows before are drawn and left out, so each row gets the mask it has in the
     /// whole batch.
@@ -449,5 +476,40 @@ mod tests {
             }
             assert!(changed > 0, "seeded stripes should hit something");
         }
+    }
+
+    #[test]
+    fn stripes_of_a_batch_part_are_those_of_the_whole_batch() {
+        let lm = LogMel::for_rate(32000).unwrap();
+        let waves: Vec<Vec<f32>> = (0..5).map(|i| vec![0.1 + i as f32 * 0.01; 32000]).collect();
+        let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+        let mut whole = lm.batch(&refs);
+        SpecAugment::default().apply(&mut whole, &mut SplitMix64::new(9));
+        let mut part = lm.batch(&refs[2..4]);
+        SpecAugment::default().apply_from(&mut part, &mut SplitMix64::new(9), 2);
+        assert_eq!(part.clip(0), whole.clip(2));
+        assert_eq!(part.clip(1), whole.clip(3));
+    }
+
+    #[test]
+    fn stripes_on_the_device_follow_the_backends_seed() {
+        use burn::tensor::backend::Backend as _;
+        type B = clap_tools_backends::Cpu;
+        let device = Default::default();
+        let run = |seed| {
+            B::seed(&device, seed);
+            let x = Tensor::<B, 4>::ones([2, 1, 100, 64], &device);
+            SpecAugment::default().apply_tensor(x).into_data().convert::<f32>().into_vec::<f32>().unwrap()
+        };
+        let (a, b, c) = (run(1), run(1), run(2));
+        assert_eq!(a, b, "the same seed, the same stripes");
+        assert_ne!(a, c, "another seed, other stripes");
+        for clip in a.chunks_exact(100 * 64) {
+            let zero_frames = clip.chunks_exact(64).filter(|r| r.iter().all(|&v| v == 0.0)).count();
+            let zero_bands = (0..64).filter(|&m| clip.chunks_exact(64).all(|r| r[m] == 0.0)).count();
+            assert!(zero_frames <= 2 * 63 && zero_bands <= 2 * 7, "{zero_frames} frames, {zero_bands} bands");
+            assert!(clip.iter().all(|&v| v == 0.0 || v == 1.0));
+        }
+        assert!(a.contains(&0.0));
     }
 }

@@ -1,7 +1,8 @@
-//! ResNet38 (PANNs) as the reference's audio encoder uses it: CNN14's BatchNorm over the mel bins and
-//! first conv block, a ResNet of basic blocks (3, 4, 6, 3; the three later stages halve time and
-//! frequency by average pooling, not by strided convolutions), a 2×2 average pooling, a wide conv
-//! block (512 → 2048), then CNN14's pooling over the valid frames and fc1 with ReLU.
+//! ResNet38 (PANNs) as the reference's audio encoder uses it: CNN14's BatchNorm over the mel bins
+//! (then, in training, SpecAugment's stripes, as the reference always does there) and first conv
+//! block, a ResNet of basic blocks (3, 4, 6, 3; the three later stages halve time and frequency by
+//! average pooling, not by strided convolutions), a 2×2 average pooling, a wide conv block (512 →
+//! 2048), then CNN14's pooling over the valid frames and fc1 with ReLU.
 //!
 //! Reference: `ResNet38`, `_ResNet`, `_ResnetBasicBlock` in
 //! <https://github.com/wsntxxn/DCASE2022T6_CLAP/blob/main/models/audio_encoder.py> (from
@@ -25,7 +26,8 @@ use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
 
 use super::cnn14::{clip_head, conv_bn, conv_bn_relu, normalise_bins, pool_valid_frames, ConvBlock};
-use super::weights::{self, Layout, LoadSpec};
+use super::logmel::SpecAugment;
+use super::weights::{self, LoadSpec};
 use crate::error::{Error, Result};
 
 /// The time (and frequency) reduction: conv_block1's pooling, three strided stages and the pooling
@@ -73,12 +75,11 @@ impl ResNet38Config {
     /// Read the shape from the tensors of a weights file (so narrower ResNet38s load too). `prefix`
     /// is the key prefix of the encoder (`""` for PANNs, `audio_encoder.` in a CLAP checkpoint).
     pub fn from_weights(path: &Path, top_level_key: Option<&str>, prefix: &str) -> Result<Self> {
-        let keys = weights::keys(path, top_level_key)?;
+        let shapes = weights::shapes(path, top_level_key)?;
         let first_dim = |key: String| -> Result<usize> {
-            if !keys.contains(&key) {
-                return Err(Error::file(path, format!("missing tensor {key:?}: not a ResNet38 checkpoint")));
-            }
-            let (_, shape) = weights::read_tensor(path, top_level_key, &key)?;
+            let shape = shapes
+                .get(&key)
+                .ok_or_else(|| Error::file(path, format!("missing tensor {key:?}: not a ResNet38 checkpoint")))?;
             Ok(shape.first().copied().unwrap_or(0))
         };
         let mut widths = [0; 4];
@@ -87,7 +88,7 @@ impl ResNet38Config {
             widths[s] = first_dim(format!("{prefix}resnet.layer{}.0.bn1.running_mean", s + 1))?;
             // Blocks are numbered from 0 without gaps; the count is bounded by the keys present.
             blocks[s] = (0..)
-                .take_while(|i| keys.contains(&format!("{prefix}resnet.layer{}.{i}.bn1.running_mean", s + 1)))
+                .take_while(|i| shapes.contains_key(&format!("{prefix}resnet.layer{}.{i}.bn1.running_mean", s + 1)))
                 .count();
         }
         Ok(Self {
@@ -220,11 +221,7 @@ impl<B: Backend> ResNet38<B> {
 
     /// [`load_panns`](Self::load_panns) with the file's shape already read.
     fn load_panns_as(path: &Path, cfg: &ResNet38Config, device: &B::Device) -> Result<Self> {
-        let mut spec = Self::load_spec("");
-        if let Some(t) = weights::panns_top_level_key(path) {
-            spec = spec.top_level_key(t);
-        }
-        weights::load(cfg.init(device), path, Layout::Pytorch, &spec)
+        weights::load_panns(cfg.init(device), path, Self::load_spec(""))
     }
 
     /// How a PyTorch state dict of a ResNet38 under `prefix` maps onto this module: the Sequential
@@ -279,6 +276,9 @@ impl<B: Backend> ResNet38<B> {
         assert!(frames >= DOWNSAMPLE, "ResNet38 needs at least {DOWNSAMPLE} frames, got {frames}");
         assert_eq!(valid_frames.len(), batch, "one valid length per clip");
         let x = normalise_bins(&self.bn0, mel);
+        // The reference's ResNet38 drops stripes of its normalised input whenever it trains (the
+        // trainer's SpecAugment, when on, came before bn0).
+        let x = if B::ad_enabled(&x.device()) { SpecAugment::default().apply_tensor(x) } else { x };
         let mut x = self.block_dropout.forward(self.conv_block1.forward(x, 2));
         for stage in [&self.resnet.layer1, &self.resnet.layer2, &self.resnet.layer3, &self.resnet.layer4] {
             for block in stage {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cnn14::{batch_norm_train, clip_head, normalise_bins, pool_valid_frames, Cnn14, ConvBlock};
 use super::encoder::AudioTensors;
-use super::weights::{self, Layout, LoadSpec};
+use super::weights::{self, LoadSpec};
 use crate::error::{Error, Result};
 
 /// The time reduction of the joint conv stack, as CNN14's (the reference's `downsample_ratio`).
@@ -250,11 +250,7 @@ impl<B: Backend> WavegramLogmelCnn14<B> {
 
     /// [`load_panns`](Self::load_panns) with the file's shape already read.
     fn load_panns_as(path: &Path, cfg: &WavegramLogmelCnn14Config, device: &B::Device) -> Result<Self> {
-        let mut spec = Self::load_spec("");
-        if let Some(t) = weights::panns_top_level_key(path) {
-            spec = spec.top_level_key(t);
-        }
-        weights::load(cfg.init(device), path, Layout::Pytorch, &spec)
+        weights::load_panns(cfg.init(device), path, Self::load_spec(""))
     }
 
     /// How a PyTorch state dict of this encoder under `prefix` maps onto this module: key for key,

@@ -117,6 +117,16 @@ pub fn load<B: Backend, M: Module<B>>(mut module: M, path: &Path, layout: Layout
     Ok(module)
 }
 
+/// Load a checkpoint in PANNs' layout into `module`: PyTorch pickles, the weights under `model` when
+/// the file nests them there (PANNs' releases), as `spec` maps them.
+pub fn load_panns<B: Backend, M: Module<B>>(module: M, path: &Path, spec: LoadSpec) -> Result<M> {
+    let spec = match panns_top_level_key(path) {
+        Some(t) => spec.top_level_key(t),
+        None => spec,
+    };
+    load(module, path, Layout::Pytorch, &spec)
+}
+
 /// Every key of a weights file, after the spec's top-level key (no renaming).
 pub fn keys(path: &Path, top_level_key: Option<&str>) -> Result<Vec<String>> {
     let err = |e: &dyn std::fmt::Display| Error::file(path, format!("cannot read weights: {e}"));

@@ -85,9 +85,11 @@ pub const ENV_COORDINATOR: &str = "CLAP_TOOLS_COORDINATOR";
 
 impl JobConfig {
     /// This process's place in a job from its environment: clap-tools' own variables
-    /// ([`ENV_RANK`], …) or else slurm's (`SLURM_PROCID`, `SLURM_NTASKS`, `SLURM_LOCALID`,
-    /// `SLURM_TASKS_PER_NODE`, and the first node of `SLURM_JOB_NODELIST` as the coordinator, port
-    /// 20000 + the job id mod 20000 so that two jobs sharing a first node do not meet).
+    /// ([`ENV_RANK`], …) or else those srun gives each task of a job step (`SLURM_PROCID`,
+    /// `SLURM_STEP_NUM_TASKS`, `SLURM_LOCALID`, `SLURM_STEP_TASKS_PER_NODE`, and the first node of
+    /// `SLURM_JOB_NODELIST` as the coordinator, port 20000 + the job id mod 20000 so that two jobs
+    /// sharing a first node do not meet). A batch script's own shell has the allocation's
+    /// `SLURM_NTASKS` but is one process: only srun's step variables make a job.
     /// `coordinator` wins over the environment's. None when the job is one process.
     pub fn from_env(
         get: impl Fn(&str) -> Option<String>,
@@ -119,12 +121,12 @@ impl JobConfig {
                 advertise: None,
                 timeout,
             }
-        } else if let Some(world) = number("SLURM_NTASKS")? {
+        } else if let Some(world) = number("SLURM_STEP_NUM_TASKS")? {
             if one(world) {
                 return Ok(None);
             }
-            let rank =
-                number("SLURM_PROCID")?.ok_or_else(|| Error::config("SLURM_PROCID", "not set, but SLURM_NTASKS is"))?;
+            let rank = number("SLURM_PROCID")?
+                .ok_or_else(|| Error::config("SLURM_PROCID", "not set, but SLURM_STEP_NUM_TASKS is"))?;
             let coordinator = match coordinator {
                 Some(c) => c,
                 None => {
@@ -136,7 +138,9 @@ impl JobConfig {
                 }
             };
             // "4(x2),3": the tasks on this node are the count of its group; the local id says which.
-            let per_node = get("SLURM_TASKS_PER_NODE").and_then(|v| v.split([',', '(']).next()?.trim().parse().ok());
+            let per_node = get("SLURM_STEP_TASKS_PER_NODE")
+                .or_else(|| get("SLURM_TASKS_PER_NODE"))
+                .and_then(|v| v.split([',', '(']).next()?.trim().parse().ok());
             Self {
                 rank,
                 world_size: world,
@@ -549,12 +553,17 @@ mod tests {
             move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string())
         };
         assert_eq!(JobConfig::from_env(env(&[]), None, t).unwrap(), None);
-        assert_eq!(JobConfig::from_env(env(&[("SLURM_NTASKS", "1"), ("SLURM_PROCID", "0")]), None, t).unwrap(), None);
+        let one = env(&[("SLURM_STEP_NUM_TASKS", "1"), ("SLURM_PROCID", "0")]);
+        assert_eq!(JobConfig::from_env(one, None, t).unwrap(), None);
+        // A batch script's shell: the allocation's tasks, but no job step.
+        let batch = env(&[("SLURM_NTASKS", "8"), ("SLURM_PROCID", "0"), ("SLURM_JOB_NODELIST", "gpu[03-04]")]);
+        assert_eq!(JobConfig::from_env(batch, None, t).unwrap(), None);
         let slurm = env(&[
             ("SLURM_NTASKS", "8"),
+            ("SLURM_STEP_NUM_TASKS", "8"),
             ("SLURM_PROCID", "5"),
             ("SLURM_LOCALID", "1"),
-            ("SLURM_TASKS_PER_NODE", "4(x2)"),
+            ("SLURM_STEP_TASKS_PER_NODE", "4(x2)"),
             ("SLURM_JOB_NODELIST", "gpu[03-04]"),
             ("SLURM_JOB_ID", "123456"),
         ]);
@@ -569,7 +578,7 @@ mod tests {
             (ENV_RANK, "1"),
             (ENV_WORLD_SIZE, "3"),
             (ENV_COORDINATOR, "127.0.0.1:4000"),
-            ("SLURM_NTASKS", "8"),
+            ("SLURM_STEP_NUM_TASKS", "8"),
             ("SLURM_PROCID", "5"),
         ]);
         let job = JobConfig::from_env(own, None, t).unwrap().unwrap();

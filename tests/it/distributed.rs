@@ -8,8 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap_tools::train::collective::{ENV_COORDINATOR, ENV_LOCAL_RANK, ENV_LOCAL_WORLD_SIZE, ENV_RANK, ENV_WORLD_SIZE};
-use clap_tools_backends::burn::backend::Autodiff;
-use clap_tools_backends::Cpu;
 
 use crate::common::{ok, s};
 
@@ -85,18 +83,15 @@ fn max_difference(a: &Path, b: &Path) -> f32 {
     a.iter().zip(&b).flat_map(|(x, y)| x.1.iter().zip(&y.1).map(|(p, q)| (p - q).abs())).fold(0.0f32, f32::max)
 }
 
-/// The same config trained in this process over `devices` copies of the CPU device.
-fn train_in_process(config: &Path, devices: usize) {
-    let cfg = clap_tools::train::config::TrainConfig::from_file(config).unwrap();
-    let device = Default::default();
-    let summary = clap_tools::train::trainer::train_on::<Autodiff<Cpu>>(
-        &cfg,
-        &Default::default(),
-        &vec![device; devices],
-        |_| {},
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(summary.iterations, 4);
+/// The same config trained by one `clap-tools train` process over `devices` copies of the CPU device
+/// (a process of its own: burn's random stream is per process, and other tests here draw from it).
+fn train_on_devices(config: &Path, devices: usize) {
+    let out = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["train", "--config", s(config), "--devices", &devices.to_string()])
+        .env("CLAP_TOOLS_CPU_DEVICES", devices.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{devices} devices: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `clap-tools train` as process `rank` of `world`, started as `launch` would start it.
@@ -138,7 +133,7 @@ fn processes_train_as_one_process_on_as_many_devices_and_resume_after_kill() {
     let last = "checkpoints/iter-00000004";
     for world in [2usize, 3] {
         let reference = write_config(dir.path(), &data, &format!("devices{world}"));
-        train_in_process(&reference, world);
+        train_on_devices(&reference, world);
 
         // `launch` from another working directory, with a relative config path.
         write_config(dir.path(), &data, &format!("procs{world}"));
@@ -160,7 +155,7 @@ fn processes_train_as_one_process_on_as_many_devices_and_resume_after_kill() {
     // Not a comparison that always holds: one device (BatchNorm over the whole batch, other
     // dropout parts) ends elsewhere.
     let one = write_config(dir.path(), &data, "devices1");
-    train_in_process(&one, 1);
+    train_on_devices(&one, 1);
     let d = max_difference(&dir.path().join("devices1").join(last), &dir.path().join("procs2").join(last));
     assert!(d > 1e-4, "one device against two processes: weights differ by only {d}");
 
@@ -224,7 +219,8 @@ while [[ "$1" == --* ]]; do shift; done
 pids=()
 job=$((RANDOM * 7))
 for ((i = 0; i < {tasks}; i++)); do
-    SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS={tasks} SLURM_TASKS_PER_NODE={tasks} \
+    SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS={tasks} SLURM_STEP_NUM_TASKS={tasks} \
+    SLURM_STEP_TASKS_PER_NODE={tasks} \
     SLURM_JOB_NODELIST=localhost SLURM_JOB_ID=$job "$@" & pids+=($!)
 done
 status=0

@@ -15,7 +15,7 @@ use clap_tools_backends::burn::backend::Autodiff;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
-use crate::common::{ok_in, s};
+use crate::common::ok_in;
 use crate::model_audio::{assert_rows_close, fixture, load};
 
 /// The reference AST's front end: its log-mel with 128 bins.
@@ -137,22 +137,8 @@ fn ast_trains_a_step_in_training_mode() {
 #[test]
 fn train_fine_tunes_a_reference_ast_checkpoint_and_embed_uses_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::finetune_setup(dir.path());
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
-    let config = format!(
-        "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"ast\"\n\
-         dim = 64\ndepth = 2\nheads = 1\ninput_frames = 256\n\n\
-         [model.text]\nkind = \"bert\"\ndir = \"bert\"\npretrained = false\n\n[schedule]\nwarmup_iterations = 1\n\
-         total_iterations = 3\n\n[train]\nbatch_size = 4\nval_interval = 3\nseed = 1\nworkers = 1\n\n\
-         [checkpoint]\ndir = \"run\"\nevery = 3\n",
-        crate::common::demo_data_toml(&data),
-        s(&fixtures.join("ast/reference.pth")),
-    );
-    std::fs::write(dir.path().join("ft.toml"), config).unwrap();
-    ok_in(dir.path(), &["train", "--config", "ft.toml"]);
-    let clap: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/best/clap.json")).unwrap()).unwrap();
-    assert_eq!(clap["audio"]["kind"], "ast", "{clap}");
+    let audio = "dim = 64\ndepth = 2\nheads = 1\ninput_frames = 256";
+    crate::common::fine_tune(dir.path(), "ast/reference.pth", audio, "ast");
     let sub = dir.path().join("elsewhere");
     std::fs::create_dir_all(&sub).unwrap();
     ok_in(&sub, &["embed", "audio", "../demo/packed/waveforms.parquet", "--checkpoint", "../run/best", "-o", "a"]);

@@ -16,7 +16,7 @@ use clap_tools_backends::burn::tensor::backend::Backend;
 use clap_tools_backends::burn::tensor::Tensor;
 use clap_tools_backends::Cpu;
 
-use crate::common::{ok, ok_in, s};
+use crate::common::s;
 use crate::model_audio::{assert_rows_close, fixture, load, write_safetensors};
 
 /// Every tensor of a Wavegram-Logmel-CNN14 in PANNs' key names, with its shape.
@@ -233,39 +233,9 @@ fn wavegram_logmel_cnn14_trains_a_step_in_training_mode() {
 #[test]
 fn train_fine_tunes_a_reference_wavegram_checkpoint_and_eval_and_embed_use_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = crate::common::finetune_setup(dir.path());
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
-    let config = format!(
-        "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\n\
-         kind = \"wavegram_logmel_cnn14\"\nchannels = [8, 16, 16, 32, 32, 64]\nwave = [8, 8, 16, 64]\nwave_out = 8\n\n\
-         [model.text]\nkind = \"bert\"\ndir = \"bert\"\npretrained = false\n\n[schedule]\nwarmup_iterations = 1\n\
-         total_iterations = 3\n\n[train]\nbatch_size = 4\nval_interval = 3\nseed = 1\nworkers = 1\n\n\
-         [checkpoint]\ndir = \"run\"\nevery = 3\n",
-        crate::common::demo_data_toml(&data),
-        s(&fixtures.join("wavegram/reference.pth")),
-    );
-    std::fs::write(dir.path().join("ft.toml"), config).unwrap();
-    ok_in(dir.path(), &["train", "--config", "ft.toml"]);
-    let best = dir.path().join("run/best");
-    let clap: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(best.join("clap.json")).unwrap()).unwrap();
-    assert_eq!(clap["audio"]["kind"], "wavegram_logmel_cnn14", "{clap}");
-
-    let sub = dir.path().join("elsewhere");
-    std::fs::create_dir_all(&sub).unwrap();
-    let wav = crate::common::first_file(&data.join("audio"));
-    ok_in(&sub, &["embed", "audio", s(&wav), "--checkpoint", "../run/best", "-o", "a"]);
-    let emb = npy::read_f32(&sub.join("a.npy")).unwrap();
-    assert_eq!(emb.shape, vec![1, 24]);
-    let norm: f32 = emb.data.iter().map(|x| x * x).sum::<f32>().sqrt();
-    assert!((norm - 1.0).abs() < 1e-4, "unit embedding, norm {norm}");
-    let queries = data.join("tables/captions_val.parquet");
-    let waveforms = data.join("packed/waveforms.parquet");
-    let out =
-        ok(&["eval", "--checkpoint", s(&best), "--captions", s(&queries), "--waveforms", s(&waveforms), "--json"]);
-    let got: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let r1 = got["t2a"]["R1"].as_f64().unwrap_or_else(|| panic!("t2a R1 in {got}"));
-    assert!((0.0..=100.0).contains(&r1) && got["clips"] == 5, "{got}");
+    let audio = "channels = [8, 16, 16, 32, 32, 64]\nwave = [8, 8, 16, 64]\nwave_out = 8";
+    let data = crate::common::fine_tune(dir.path(), "wavegram/reference.pth", audio, "wavegram_logmel_cnn14");
+    crate::common::embed_and_eval_the_fine_tuned(dir.path(), &data);
 }
 
 #[test]

@@ -125,7 +125,17 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     let scalars = tensorboard_scalars(&broken);
     let steps =
         |tag: &str| -> Vec<u64> { scalars[tag].as_array().unwrap().iter().map(|e| e[0].as_u64().unwrap()).collect() };
-    assert_eq!(steps("train/loss"), (1..=12).collect::<Vec<_>>());
+    let files: Vec<_> = std::fs::read_dir(&broken)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tfevents"))
+        .collect();
+    assert_eq!(
+        steps("train/loss"),
+        (1..=12).collect::<Vec<_>>(),
+        "event files {files:?}; checkpoints {:?}",
+        std::fs::read_dir(broken.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()
+    );
     assert_eq!(steps("val/t2a_R1"), [6, 12]);
     let tb_last = scalars["val/t2a_R1"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap();
     assert!((tb_last - got["t2a"]["R1"].as_f64().unwrap()).abs() < 1e-3, "{tb_last} vs {got}");

@@ -374,3 +374,47 @@ pub fn first_file(dir: &Path) -> PathBuf {
         first
     }
 }
+
+/// `train` fine-tunes the fixture `checkpoint` (a reference-layout CLAP checkpoint under
+/// tests/fixtures/model/) for 3 iterations in `dir` (demo corpus and BERT of [`finetune_setup`]),
+/// with `[model.audio]` holding `audio` (TOML lines), its text encoder frozen; checks that the best
+/// checkpoint holds that audio encoder `kind`. Returns the corpus folder.
+pub fn fine_tune(dir: &Path, checkpoint: &str, audio: &str, kind: &str) -> PathBuf {
+    let data = finetune_setup(dir);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model");
+    let config = format!(
+        "{}\n[model]\nshared_dim = 24\ninit = \"{}\"\nfreeze = [\"text\"]\n\n[model.audio]\nkind = \"{kind}\"\n{audio}\n\n\
+         [model.text]\nkind = \"bert\"\ndir = \"bert\"\npretrained = false\n\n[schedule]\nwarmup_iterations = 1\n\
+         total_iterations = 3\n\n[train]\nbatch_size = 4\nval_interval = 3\nseed = 1\nworkers = 1\n\n\
+         [checkpoint]\ndir = \"run\"\nevery = 3\n",
+        demo_data_toml(&data),
+        s(&fixtures.join(checkpoint)),
+    );
+    std::fs::write(dir.join("ft.toml"), config).unwrap();
+    ok_in(dir, &["train", "--config", "ft.toml"]);
+    let clap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/best/clap.json")).unwrap()).unwrap();
+    assert_eq!(clap["audio"]["kind"], kind, "{clap}");
+    data
+}
+
+/// After [`fine_tune`] in `dir`: `embed` (from another folder, with relative paths) gives a unit
+/// embedding of one clip, and `eval` scores the validation set with the best checkpoint.
+pub fn embed_and_eval_the_fine_tuned(dir: &Path, data: &Path) {
+    let best = dir.join("run/best");
+    let sub = dir.join("elsewhere");
+    std::fs::create_dir_all(&sub).unwrap();
+    let wav = first_file(&data.join("audio"));
+    ok_in(&sub, &["embed", "audio", s(&wav), "--checkpoint", "../run/best", "-o", "a"]);
+    let emb = clap_tools::npy::read_f32(&sub.join("a.npy")).unwrap();
+    assert_eq!(emb.shape, vec![1, 24]);
+    let norm: f32 = emb.data.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "unit embedding, norm {norm}");
+    let queries = data.join("tables/captions_val.parquet");
+    let waveforms = data.join("packed/waveforms.parquet");
+    let out =
+        ok(&["eval", "--checkpoint", s(&best), "--captions", s(&queries), "--waveforms", s(&waveforms), "--json"]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let r1 = got["t2a"]["R1"].as_f64().unwrap_or_else(|| panic!("t2a R1 in {got}"));
+    assert!((0.0..=100.0).contains(&r1) && got["clips"] == 5, "{got}");
+}

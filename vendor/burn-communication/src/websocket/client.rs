@@ -27,22 +27,30 @@ async fn connect_ws(address: Address, route: String) -> Option<WsClientChannel> 
     let address = parse_ws_address(address).ok()?;
     let address = format!("{address}/{route}");
     const MB: usize = 1024 * 1024;
-    let (stream, _) = connect_async_with_config(
-        address.clone(),
-        Some(
-            WebSocketConfig::default()
-                .write_buffer_size(0)
-                .max_message_size(None)
-                .max_frame_size(Some(MB * 512))
-                .accept_unmasked_frames(true)
-                .read_buffer_size(64 * 1024), // 64 KiB (previous default)
-        ),
-        true,
-    )
-    .await
-    .ok()?;
-
-    Some(WsClientChannel { inner: stream })
+    // A peer's server starts as the peer registers and may not listen yet when another peer first
+    // connects to it: retry for a while (50 × 200 ms) before giving up.
+    const ATTEMPTS: usize = 50;
+    for attempt in 1..=ATTEMPTS {
+        let connected = connect_async_with_config(
+            address.clone(),
+            Some(
+                WebSocketConfig::default()
+                    .write_buffer_size(0)
+                    .max_message_size(None)
+                    .max_frame_size(Some(MB * 512))
+                    .accept_unmasked_frames(true)
+                    .read_buffer_size(64 * 1024), // 64 KiB (previous default)
+            ),
+            true,
+        )
+        .await;
+        match connected {
+            Ok((stream, _)) => return Some(WsClientChannel { inner: stream }),
+            Err(_) if attempt < ATTEMPTS => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 pub struct WsClientChannel {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
