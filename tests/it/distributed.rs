@@ -1,6 +1,6 @@
 //! Training over several processes on 127.0.0.1 with the CPU backend: 2 and 3 `clap-tools train`
 //! processes end with the weights of one process training the same global batches on as many
-//! in-process devices; a job killed with SIGKILL and resumed ends where the uninterrupted job ends;
+//! in-process devices, and so do 2 processes of 2 devices each against 4 devices; a job killed with SIGKILL and resumed ends where the uninterrupted job ends;
 //! a process that dies makes the others stop with an error within the collective timeout.
 
 use std::path::{Path, PathBuf};
@@ -151,6 +151,21 @@ fn processes_train_as_one_process_on_as_many_devices_and_resume_after_kill() {
         assert_eq!(log.lines().filter(|l| l.contains("\"loss\"")).count(), 4, "{log}");
         assert!(run.join("best/model.safetensors").is_file());
     }
+
+    // One process per node driving its devices: 2 processes × 2 CPU devices take the parts that 4
+    // in-process devices take (rows 0..3, 3..5 | 5..7, 7..9 of 9).
+    let reference = write_config(dir.path(), &data, "devices4");
+    train_on_devices(&reference, 4);
+    write_config(dir.path(), &data, "nodes2x2");
+    let out = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["launch", "--nprocs", "2", "--", "train", "--config", s(&dir.path().join("nodes2x2.toml"))])
+        .args(["--devices", "2"])
+        .env("CLAP_TOOLS_CPU_DEVICES", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "2 processes × 2 devices: {}", String::from_utf8_lossy(&out.stderr));
+    let d = max_difference(&dir.path().join("nodes2x2").join(last), &dir.path().join("devices4").join(last));
+    assert!(d <= 1e-5, "2 processes × 2 devices against 4 devices: weights differ by {d}");
 
     // Not a comparison that always holds: one device (BatchNorm over the whole batch, other
     // dropout parts) ends elsewhere.
