@@ -120,10 +120,23 @@ fn main() {
             Some(clap_tools::Error::Config { key, msg }) if flag(key).is_some() => {
                 eprintln!("error: {}: {msg}", flag(key).unwrap_or_default())
             }
-            _ => eprintln!("error: {e:#}"),
+            _ => eprintln!("error: {}", message(&e)),
         }
         std::process::exit(1);
     }
+}
+
+/// An error and its causes, each cause once: the library's errors already show their source (an
+/// I/O error after the file's name), which anyhow's chain would repeat.
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
 }
 
 /// The command-line flag of a library option, where one sets it.

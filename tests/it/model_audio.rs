@@ -223,3 +223,51 @@ fn bad_weights_are_named() {
     let err = Cnn14::<Cpu>::load_panns(&dir.path().join("nope.pth"), &Default::default()).unwrap_err().to_string();
     assert!(err.contains("nope.pth"), "{err}");
 }
+
+/// `embed audio` of one generated clip with a reference-layout CLAP checkpoint of the fixtures and
+/// the fixtures' BERT folder, its audio encoder named with `--audio-encoder` or recognised.
+pub(crate) struct ReferenceEmbed {
+    dir: tempfile::TempDir,
+    wav: PathBuf,
+    text: PathBuf,
+    checkpoint: PathBuf,
+}
+
+impl ReferenceEmbed {
+    pub(crate) fn new(checkpoint: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("bert");
+        std::fs::create_dir_all(&text).unwrap();
+        std::fs::copy(fixture("text/bert/config.json"), text.join("config.json")).unwrap();
+        std::fs::copy(fixture("text/tokenizer/vocab.txt"), text.join("vocab.txt")).unwrap();
+        let wav = dir.path().join("clip.wav");
+        crate::common::write_wav(&wav, 32000, 1, 32000);
+        Self { wav, text, checkpoint: fixture(checkpoint), dir }
+    }
+
+    /// Run it into `out`.npy with `kind` (None: recognised) and `extra` arguments: (success,
+    /// stdout, stderr).
+    pub(crate) fn run(&self, kind: Option<&str>, out: &str, extra: &[&str]) -> (bool, String, String) {
+        let s = crate::common::s;
+        let out = self.dir.path().join(out);
+        let mut args =
+            vec!["embed", "audio", s(&self.wav), "--checkpoint", s(&self.checkpoint), "--text-encoder", s(&self.text)];
+        if let Some(k) = kind {
+            args.extend(["--audio-encoder", k]);
+        }
+        args.extend(extra);
+        args.extend(["-o", s(&out)]);
+        crate::common::run(&args)
+    }
+
+    /// Named as its keys show, or recognised: the same embeddings.
+    pub(crate) fn named_and_recognised_agree(&self, kind: &str) {
+        let (good, _, err) = self.run(Some(kind), "named", &[]);
+        assert!(good, "{err}");
+        let (good, _, err) = self.run(None, "recognised", &[]);
+        assert!(good, "{err}");
+        let a = npy::read_f32(&self.dir.path().join("named.npy")).unwrap();
+        let b = npy::read_f32(&self.dir.path().join("recognised.npy")).unwrap();
+        assert_eq!(a.data, b.data);
+    }
+}

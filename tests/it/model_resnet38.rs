@@ -220,33 +220,11 @@ fn the_resnet38_config_is_the_reference_shape_and_bad_values_are_named() {
 
 #[test]
 fn audio_encoder_names_the_kind_of_a_reference_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("bert");
-    std::fs::create_dir_all(&text).unwrap();
-    std::fs::copy(fixture("text/bert/config.json"), text.join("config.json")).unwrap();
-    std::fs::copy(fixture("text/tokenizer/vocab.txt"), text.join("vocab.txt")).unwrap();
-    let wav = dir.path().join("clip.wav");
-    crate::common::write_wav(&wav, 32000, 1, 32000);
-    let ckpt = fixture("resnet38/reference.pth");
-    let embed = |kind: Option<&str>, out: &str| {
-        let mut args = vec!["embed", "audio", s(&wav), "--checkpoint", s(&ckpt), "--text-encoder", s(&text)];
-        if let Some(k) = kind {
-            args.extend(["--audio-encoder", k]);
-        }
-        let out = dir.path().join(out);
-        args.extend(["-o", s(&out)]);
-        crate::common::run(&args)
-    };
-    // Named as its keys show, or recognised: the same embeddings.
-    let (good, _, err) = embed(Some("resnet38"), "named");
-    assert!(good, "{err}");
-    assert!(embed(None, "recognised").0);
-    let a = npy::read_f32(&dir.path().join("named.npy")).unwrap();
-    let b = npy::read_f32(&dir.path().join("recognised.npy")).unwrap();
-    assert_eq!(a.data, b.data);
+    let embed = crate::model_audio::ReferenceEmbed::new("resnet38/reference.pth");
+    embed.named_and_recognised_agree("resnet38");
     // Named otherwise: the checkpoint lacks that encoder's tensors, and says so.
-    let (good, _, err) = embed(Some("cnn14"), "wrong");
+    let (good, _, err) = embed.run(Some("cnn14"), "wrong", &[]);
     assert!(!good && err.contains("reference.pth") && err.contains("not a CNN14 checkpoint"), "{err}");
-    let (good, _, err) = embed(Some("vgg"), "unknown");
+    let (good, _, err) = embed.run(Some("vgg"), "unknown", &[]);
     assert!(!good && err.contains("cnn14, wavegram_logmel_cnn14, resnet38 or ast"), "{err}");
 }

@@ -265,43 +265,9 @@ fn the_wavegram_config_is_the_reference_shape_and_bad_values_are_named() {
 
 #[test]
 fn audio_encoder_names_a_wavegram_reference_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("bert");
-    std::fs::create_dir_all(&text).unwrap();
-    std::fs::copy(fixture("text/bert/config.json"), text.join("config.json")).unwrap();
-    std::fs::copy(fixture("text/tokenizer/vocab.txt"), text.join("vocab.txt")).unwrap();
-    let wav = dir.path().join("clip.wav");
-    crate::common::write_wav(&wav, 32000, 1, 32000);
-    let ckpt = fixture("wavegram/reference.pth");
-    let embed = |kind: Option<&str>, out: &str| {
-        let mut args = vec!["embed", "audio", s(&wav), "--checkpoint", s(&ckpt), "--text-encoder", s(&text)];
-        if let Some(k) = kind {
-            args.extend(["--audio-encoder", k]);
-        }
-        let out = dir.path().join(out);
-        args.extend(["-o", s(&out)]);
-        crate::common::run(&args)
-    };
-    let (good, _, err) = embed(Some("wavegram_logmel_cnn14"), "named");
-    assert!(good, "{err}");
-    let (good, _, err) = embed(None, "recognised");
-    assert!(good, "{err}");
-    let a = npy::read_f32(&dir.path().join("named.npy")).unwrap();
-    let b = npy::read_f32(&dir.path().join("recognised.npy")).unwrap();
-    assert_eq!(a.data, b.data);
+    let embed = crate::model_audio::ReferenceEmbed::new("wavegram/reference.pth");
+    embed.named_and_recognised_agree("wavegram_logmel_cnn14");
     // At 16 kHz the front end refuses, naming the rate.
-    let (good, _, err) = crate::common::run(&[
-        "embed",
-        "audio",
-        s(&wav),
-        "--checkpoint",
-        s(&ckpt),
-        "--text-encoder",
-        s(&text),
-        "--sample-rate",
-        "16000",
-        "-o",
-        s(&dir.path().join("x")),
-    ]);
+    let (good, _, err) = embed.run(None, "x", &["--sample-rate", "16000"]);
     assert!(!good && err.contains("32000 Hz only"), "{err}");
 }

@@ -376,6 +376,8 @@ fn config_errors_name_the_key() {
     assert!(err.contains("train.batch_size"), "{err}");
     let err = fails(&["train", "--config", s(&dir.path().join("missing.toml"))]);
     assert!(err.contains("missing.toml"), "{err}");
+    // The cause is said once (the library's message already carries it).
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
 
 /// A config whose data need not exist (for the parse and value checks).
