@@ -19,8 +19,9 @@ use tracing::{error, info};
 /// gets CLAP_TOOLS_RANK, CLAP_TOOLS_WORLD_SIZE, CLAP_TOOLS_LOCAL_RANK, CLAP_TOOLS_LOCAL_WORLD_SIZE and
 /// CLAP_TOOLS_COORDINATOR; with several per machine, each trains on the GPU of its local rank.
 ///
-/// When one process fails, the others here are stopped and launch exits with its status. Under
-/// slurm, use `srun clap-tools train …` instead (scripts/slurm/train.sbatch).
+/// When one process fails, the others here are stopped and launch fails (exit status 1), naming
+/// that process's rank and how it ended. Under slurm, use `srun clap-tools train …` instead
+/// (scripts/slurm/train.sbatch).
 #[derive(clap::Args)]
 pub struct Args {
     /// Processes to start on this machine (one per GPU; on the CPU backend they share it).

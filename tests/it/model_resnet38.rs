@@ -9,12 +9,10 @@ use clap_tools::model::clap::Clap;
 use clap_tools::model::logmel::LogMel;
 use clap_tools::model::registry::AudioEncoderConfig;
 use clap_tools::model::resnet38::{ResNet38, ResNet38Config};
-use clap_tools::npy;
 use clap_tools_backends::burn::backend::Autodiff;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
-use crate::common::s;
 use crate::model_audio::{assert_rows_close, fixture, load, write_safetensors};
 
 /// Every tensor of a ResNet38 in PANNs' key names, with its shape.

@@ -10,13 +10,11 @@ use clap_tools::model::clap::Clap;
 use clap_tools::model::logmel::LogMel;
 use clap_tools::model::registry::AudioEncoderConfig;
 use clap_tools::model::wavegram_logmel_cnn14::{WavegramLogmelCnn14, WavegramLogmelCnn14Config};
-use clap_tools::npy;
 use clap_tools_backends::burn::backend::Autodiff;
 use clap_tools_backends::burn::tensor::backend::Backend;
 use clap_tools_backends::burn::tensor::Tensor;
 use clap_tools_backends::Cpu;
 
-use crate::common::s;
 use crate::model_audio::{assert_rows_close, fixture, load, write_safetensors};
 
 /// Every tensor of a Wavegram-Logmel-CNN14 in PANNs' key names, with its shape.
