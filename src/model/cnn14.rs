@@ -154,16 +154,23 @@ pub(crate) fn conv_bn<B: Backend>(conv: &Conv2d<B>, bn: &BatchNorm<B>, x: Tensor
         // Asymmetric padding has no ConvOptions form: convolve, then normalise.
         _ => return bn.forward(conv.forward(x)),
     };
-    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
-    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let (scale, bias) = fold_bn(bn, conv.bias.as_ref().map(|b| b.val()));
     let [c_out, ..] = conv.weight.dims();
     let weight = conv.weight.val() * scale.reshape([c_out, 1, 1, 1]);
-    let bias = match &conv.bias {
-        Some(b) => b.val() * bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt() + shift,
-        None => shift,
-    };
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
     conv2d(x, weight, Some(bias), options)
+}
+
+/// Inference BatchNorm after a convolution as the convolution's own affine map: the per-channel
+/// scale of its weights, and its bias (the convolution's, if any, scaled, plus BatchNorm's shift).
+pub(crate) fn fold_bn<B: Backend>(bn: &BatchNorm<B>, conv_bias: Option<Tensor<B, 1>>) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
+    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let bias = match conv_bias {
+        Some(b) => b * scale.clone() + shift,
+        None => shift,
+    };
+    (scale, bias)
 }
 
 /// BatchNorm in training mode (batch statistics; running statistics updated with momentum and, as

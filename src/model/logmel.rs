@@ -322,16 +322,7 @@ impl SpecAugment {
         let mut rng = SplitMix64::new(bits(0) << 32 ^ bits(1));
         let mut mask = vec![1.0f32; batch * frames * bins];
         for clip in mask.chunks_exact_mut(frames * bins) {
-            for _ in 0..self.time_stripes {
-                let (begin, width) = stripe(&mut rng, self.time_width, frames);
-                clip[begin * bins..(begin + width) * bins].fill(0.0);
-            }
-            for _ in 0..self.freq_stripes {
-                let (begin, width) = stripe(&mut rng, self.freq_width, bins);
-                for row in clip.chunks_exact_mut(bins) {
-                    row[begin..begin + width].fill(0.0);
-                }
-            }
+            self.zero_stripes(clip, bins, &mut rng);
         }
         let mask = Tensor::<B, 4>::from_data(TensorData::new(mask, [batch, 1, frames, bins]), &device);
         x * mask
@@ -351,15 +342,21 @@ impl SpecAugment {
             }
         }
         for clip in batch.data.chunks_exact_mut(frames * n_mels) {
-            for _ in 0..self.time_stripes {
-                let (begin, width) = stripe(rng, self.time_width, frames);
-                clip[begin * n_mels..(begin + width) * n_mels].fill(0.0);
-            }
-            for _ in 0..self.freq_stripes {
-                let (begin, width) = stripe(rng, self.freq_width, n_mels);
-                for row in clip.chunks_exact_mut(n_mels) {
-                    row[begin..begin + width].fill(0.0);
-                }
+            self.zero_stripes(clip, n_mels, rng);
+        }
+    }
+
+    /// Draw one clip's stripes and zero them in `clip` ([frames, bins] row-major).
+    fn zero_stripes(&self, clip: &mut [f32], bins: usize, rng: &mut SplitMix64) {
+        let frames = clip.len() / bins;
+        for _ in 0..self.time_stripes {
+            let (begin, width) = stripe(rng, self.time_width, frames);
+            clip[begin * bins..(begin + width) * bins].fill(0.0);
+        }
+        for _ in 0..self.freq_stripes {
+            let (begin, width) = stripe(rng, self.freq_width, bins);
+            for row in clip.chunks_exact_mut(bins) {
+                row[begin..begin + width].fill(0.0);
             }
         }
     }

@@ -27,7 +27,7 @@ use burn::tensor::Tensor;
 use clap_tools_backends::burn;
 use serde::{Deserialize, Serialize};
 
-use super::cnn14::{batch_norm_train, clip_head, normalise_bins, pool_valid_frames, Cnn14, ConvBlock};
+use super::cnn14::{batch_norm_train, clip_head, fold_bn, normalise_bins, pool_valid_frames, Cnn14, ConvBlock};
 use super::encoder::AudioTensors;
 use super::weights::{self, LoadSpec};
 use crate::error::{Error, Result};
@@ -208,14 +208,9 @@ fn conv1d_bn_relu<B: Backend>(conv: &Conv1d<B>, bn: &BatchNorm<B>, x: Tensor<B, 
         PaddingConfig1d::Explicit(left, right) if left == right => left,
         _ => return relu(bn.forward(conv.forward(x))),
     };
-    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt();
-    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+    let (scale, bias) = fold_bn(bn, conv.bias.as_ref().map(|b| b.val()));
     let [c_out, ..] = conv.weight.dims();
-    let weight = conv.weight.val() * scale.clone().reshape([c_out, 1, 1]);
-    let bias = match &conv.bias {
-        Some(b) => b.val() * scale + shift,
-        None => shift,
-    };
+    let weight = conv.weight.val() * scale.reshape([c_out, 1, 1]);
     let options = ConvOptions::new([conv.stride], [padding], [conv.dilation], conv.groups);
     relu(conv1d(x, weight, Some(bias), options))
 }
