@@ -7,6 +7,8 @@
 
 pub use burn;
 
+pub mod testing;
+
 /// The CPU backend, always built.
 pub type Cpu = burn::backend::Flex;
 

@@ -142,11 +142,9 @@ impl AstConfig {
             v: Deit {
                 cls_token: zeros(1),
                 dist_token: zeros(1),
-                pos_embed: Param::from_tensor(Tensor::random(
-                    [1, self.positions(), self.dim],
-                    burn::tensor::Distribution::Normal(0.0, 0.02),
-                    device,
-                )),
+                // Lazy, as every burn initialiser: loading weights over it draws nothing.
+                pos_embed: burn::module::Initializer::Normal { mean: 0.0, std: 0.02 }
+                    .init([1, self.positions(), self.dim], device),
                 patch_embed: PatchEmbed {
                     proj: Conv2dConfig::new([1, self.dim], [PATCH, PATCH])
                         .with_stride([self.fstride, self.tstride])

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, Param};
+use burn::module::{Initializer, Module, Param, ParamId};
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
@@ -281,19 +281,32 @@ fn type_error(value: &serde_json::Value, e: &serde_json::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
+// Lazy initialisers (drawn at a parameter's first use): loading a checkpoint over a fresh model
+// draws nothing, and the draws follow the order of first use, as in every burn module.
 fn linear<B: Backend>(d_in: usize, d_out: usize, std: f64, device: &B::Device) -> Linear<B> {
     Linear {
-        weight: Param::from_tensor(Tensor::random([d_in, d_out], Distribution::Normal(0.0, std), device)),
-        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+        weight: Initializer::Normal { mean: 0.0, std }.init([d_in, d_out], device),
+        bias: Some(Initializer::Zeros.init([d_out], device)),
     }
 }
 
 fn embedding<B: Backend>(n: usize, d: usize, std: f64, padding: Option<usize>, device: &B::Device) -> Embedding<B> {
-    let mut weight = Tensor::<B, 2>::random([n, d], Distribution::Normal(0.0, std), device);
-    if let Some(pad) = padding.filter(|&p| p < n) {
-        weight = weight.slice_assign([pad..pad + 1, 0..d], Tensor::zeros([1, d], device));
-    }
-    Embedding { weight: Param::from_tensor(weight) }
+    let pad = padding.filter(|&p| p < n);
+    // The padding row is zeroed before the tensor becomes a parameter that requires a gradient: done
+    // after (as `Param::init_mapper` would), the value would be a computed node, not a leaf, and the
+    // embeddings would get no gradient.
+    let init = move |device: &B::Device, require_grad: bool| {
+        let mut w = Tensor::<B, 2>::random([n, d], Distribution::Normal(0.0, std), device);
+        if let Some(pad) = pad {
+            w = w.slice_assign([pad..pad + 1, 0..d], Tensor::zeros([1, d], device));
+        }
+        if require_grad {
+            w.require_grad()
+        } else {
+            w
+        }
+    };
+    Embedding { weight: Param::uninitialized(ParamId::new(), init, device.clone(), true, [n, d].into()) }
 }
 
 /// BERT: embeddings and a stack of post-norm transformer encoder layers. Field names follow Hugging

@@ -118,33 +118,37 @@ mod tests {
 
     #[test]
     fn shapes_and_padding_do_not_leak_into_a_clip() {
-        let device = Default::default();
-        let model = config().init::<Cpu>(&device);
-        assert_eq!(AudioEncoder::<Cpu>::output_dim(&model), 12);
-        assert_eq!(model.min_frames(), 8);
-        let mel = Tensor::<Cpu, 3>::random([2, 40, 64], Distribution::Normal(0.0, 1.0), &device);
-        let out = model.forward(mel.clone(), &[40, 17]);
-        assert_eq!(out.dims(), [2, 12]);
-        // Clip 1 alone, cut to its 17 valid frames plus what the 8× pooling rounds to, gives the same
-        // vector: frames past the valid ones do not count.
-        let alone = model.forward(mel.slice([1..2, 0..24, 0..64]), &[17]);
-        let (a, b): (Vec<f32>, Vec<f32>) =
-            (out.slice([1..2, 0..12]).into_data().into_vec().unwrap(), alone.into_data().into_vec().unwrap());
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
-        }
+        clap_tools_backends::own_process!(1, {
+            let device = Default::default();
+            let model = config().init::<Cpu>(&device);
+            assert_eq!(AudioEncoder::<Cpu>::output_dim(&model), 12);
+            assert_eq!(model.min_frames(), 8);
+            let mel = Tensor::<Cpu, 3>::random([2, 40, 64], Distribution::Normal(0.0, 1.0), &device);
+            let out = model.forward(mel.clone(), &[40, 17]);
+            assert_eq!(out.dims(), [2, 12]);
+            // Clip 1 alone, cut to its 17 valid frames plus what the 8× pooling rounds to, gives the same
+            // vector: frames past the valid ones do not count.
+            let alone = model.forward(mel.slice([1..2, 0..24, 0..64]), &[17]);
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (out.slice([1..2, 0..12]).into_data().into_vec().unwrap(), alone.into_data().into_vec().unwrap());
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+            }
+        });
     }
 
     #[test]
     fn every_parameter_gets_a_gradient() {
-        type Ad = Autodiff<Cpu>;
-        let device = Default::default();
-        let model = config().init::<Ad>(&device);
-        let mel = Tensor::<Ad, 3>::random([3, 32, 64], Distribution::Normal(0.0, 1.0), &device);
-        let grads = model.forward(mel, &[32, 20, 9]).sum().backward();
-        let weight = model.blocks[0].conv.weight.val().grad(&grads).expect("conv grad");
-        assert!(weight.abs().sum().into_scalar() > 0.0);
-        assert!(model.fc.weight.val().grad(&grads).is_some());
+        clap_tools_backends::own_process!(2, {
+            type Ad = Autodiff<Cpu>;
+            let device = Default::default();
+            let model = config().init::<Ad>(&device);
+            let mel = Tensor::<Ad, 3>::random([3, 32, 64], Distribution::Normal(0.0, 1.0), &device);
+            let grads = model.forward(mel, &[32, 20, 9]).sum().backward();
+            let weight = model.blocks[0].conv.weight.val().grad(&grads).expect("conv grad");
+            assert!(weight.abs().sum().into_scalar() > 0.0);
+            assert!(model.fc.weight.val().grad(&grads).is_some());
+        });
     }
 }
 

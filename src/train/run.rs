@@ -291,15 +291,17 @@ mod finite_tests {
 
     #[test]
     fn the_first_non_finite_parameter_is_named() {
-        let device = Default::default();
-        let lin = || burn::nn::LinearConfig::new(3, 2).init::<Cpu>(&device);
-        let mut m = Two { a: lin(), b: lin() };
-        assert_eq!(first_non_finite::<Cpu, _>(&m), None);
-        let w = m.b.weight.val().slice([0..1, 0..1]);
-        let poisoned = m.b.weight.val().slice_assign([0..1, 0..1], w.mul_scalar(f32::INFINITY));
-        m.b.weight = Param::from_tensor(poisoned);
-        assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("b.weight"));
-        m.a.bias = Some(Param::from_tensor(Tensor::<Cpu, 1>::from_floats([0.0, f32::NAN], &device)));
-        assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("a.bias"));
+        clap_tools_backends::own_process!(1, {
+            let device = Default::default();
+            let lin = || burn::nn::LinearConfig::new(3, 2).init::<Cpu>(&device);
+            let mut m = Two { a: lin(), b: lin() };
+            assert_eq!(first_non_finite::<Cpu, _>(&m), None);
+            let w = m.b.weight.val().slice([0..1, 0..1]);
+            let poisoned = m.b.weight.val().slice_assign([0..1, 0..1], w.mul_scalar(f32::INFINITY));
+            m.b.weight = Param::from_tensor(poisoned);
+            assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("b.weight"));
+            m.a.bias = Some(Param::from_tensor(Tensor::<Cpu, 1>::from_floats([0.0, f32::NAN], &device)));
+            assert_eq!(first_non_finite::<Cpu, _>(&m).as_deref(), Some("a.bias"));
+        });
     }
 }

@@ -110,28 +110,30 @@ fn bad_ast_weights_are_named() {
 
 #[test]
 fn ast_trains_a_step_in_training_mode() {
-    type Ad = Autodiff<Cpu>;
-    let device = Default::default();
-    let cfg = AstConfig { dim: 32, depth: 2, heads: 2, mlp_dim: 128, input_frames: 128, ..AstConfig::default() };
-    let model = cfg.init::<Ad>(&device);
-    let waves = waves3();
-    let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-    let mel = Tensor::<Ad, 3>::from_data(mel_batch(&clips).into_data(), &device);
-    let out = model.forward(mel);
-    assert_eq!(out.dims(), [3, 32]);
-    // A sum of squares: a plain sum after LayerNorm (γ = 1, β = 0) is constant, with no gradient.
-    let grads = (out.clone() * out).sum().backward();
-    let qkv = model.v.blocks[0].attn.qkv.weight.grad(&grads).map(|g| g.into_data());
-    let proj = model.v.patch_embed.proj.weight.grad(&grads).map(|g| g.into_data());
-    for (what, g) in [("blocks.0.attn.qkv", qkv), ("patch_embed.proj", proj)] {
-        let g: Vec<f32> = g.unwrap_or_else(|| panic!("a gradient for {what}")).into_vec().unwrap();
-        let nonzero = g.iter().filter(|x| **x != 0.0).count();
-        assert!(g.iter().all(|x| x.is_finite()) && nonzero > 0, "{what}: {nonzero} of {} nonzero", g.len());
-    }
-    let g: Vec<f32> = model.v.pos_embed.grad(&grads).expect("pos_embed's gradient").into_data().into_vec().unwrap();
-    // Only the positions of the tokens present (2 + 12 × 12 for 128 frames) get a gradient.
-    let used = (2 + 12 * 12) * 32;
-    assert!(g[..used].iter().any(|x| *x != 0.0) && g[used..].iter().all(|x| *x == 0.0));
+    clap_tools_backends::own_process!(1, {
+        type Ad = Autodiff<Cpu>;
+        let device = Default::default();
+        let cfg = AstConfig { dim: 32, depth: 2, heads: 2, mlp_dim: 128, input_frames: 128, ..AstConfig::default() };
+        let model = cfg.init::<Ad>(&device);
+        let waves = waves3();
+        let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+        let mel = Tensor::<Ad, 3>::from_data(mel_batch(&clips).into_data(), &device);
+        let out = model.forward(mel);
+        assert_eq!(out.dims(), [3, 32]);
+        // A sum of squares: a plain sum after LayerNorm (γ = 1, β = 0) is constant, with no gradient.
+        let grads = (out.clone() * out).sum().backward();
+        let qkv = model.v.blocks[0].attn.qkv.weight.grad(&grads).map(|g| g.into_data());
+        let proj = model.v.patch_embed.proj.weight.grad(&grads).map(|g| g.into_data());
+        for (what, g) in [("blocks.0.attn.qkv", qkv), ("patch_embed.proj", proj)] {
+            let g: Vec<f32> = g.unwrap_or_else(|| panic!("a gradient for {what}")).into_vec().unwrap();
+            let nonzero = g.iter().filter(|x| **x != 0.0).count();
+            assert!(g.iter().all(|x| x.is_finite()) && nonzero > 0, "{what}: {nonzero} of {} nonzero", g.len());
+        }
+        let g: Vec<f32> = model.v.pos_embed.grad(&grads).expect("pos_embed's gradient").into_data().into_vec().unwrap();
+        // Only the positions of the tokens present (2 + 12 × 12 for 128 frames) get a gradient.
+        let used = (2 + 12 * 12) * 32;
+        assert!(g[..used].iter().any(|x| *x != 0.0) && g[used..].iter().all(|x| *x == 0.0));
+    });
 }
 
 #[test]

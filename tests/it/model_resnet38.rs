@@ -10,6 +10,7 @@ use clap_tools::model::logmel::LogMel;
 use clap_tools::model::registry::AudioEncoderConfig;
 use clap_tools::model::resnet38::{ResNet38, ResNet38Config};
 use clap_tools_backends::burn::backend::Autodiff;
+use clap_tools_backends::burn::module::Param;
 use clap_tools_backends::burn::tensor::{Tensor, TensorData};
 use clap_tools_backends::Cpu;
 
@@ -165,23 +166,28 @@ fn bad_resnet38_weights_are_named() {
 
 #[test]
 fn resnet38_trains_a_step_in_training_mode() {
-    type Ad = Autodiff<Cpu>;
-    let device = Default::default();
-    let cfg = ResNet38Config { stem: 4, widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1], out: 8, ..Default::default() };
-    let model = cfg.init::<Ad>(&device);
-    let waves = small_waves();
-    let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-    let (mel, valid) = mel_batch(&clips);
-    let mel = Tensor::<Ad, 3>::from_data(mel.into_data(), &device);
-    let out = model.forward(mel, &valid);
-    assert_eq!(out.dims(), [2, 8]);
-    let grads = out.sum().backward();
-    let g = model.resnet.layer2[0].conv1.weight.grad(&grads).expect("a gradient for layer2.0.conv1");
-    let g: Vec<f32> = g.into_data().into_vec().unwrap();
-    assert!(g.iter().all(|x| x.is_finite()) && g.iter().any(|x| *x != 0.0), "gradient {g:?}");
-    // BatchNorm's running statistics moved (batch statistics in training).
-    let rm: Vec<f32> = model.resnet.layer1[0].bn1.running_mean.value_sync().into_data().into_vec().unwrap();
-    assert!(rm.iter().any(|x| *x != 0.0), "running mean {rm:?}");
+    clap_tools_backends::own_process!(1, {
+        type Ad = Autodiff<Cpu>;
+        let device = Default::default();
+        let cfg = ResNet38Config { stem: 4, widths: [4, 8, 8, 8], blocks: [1, 1, 1, 1], out: 8, ..Default::default() };
+        let mut model = cfg.init::<Ad>(&device);
+        // A positive fc1 bias keeps the head's ReLU units alive (a head dead for every clip is the
+        // one way the whole gradient could be zero): the gradient reaches layer2 by design.
+        model.fc1.bias = Some(Param::from_tensor(Tensor::ones([8], &device)));
+        let waves = small_waves();
+        let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+        let (mel, valid) = mel_batch(&clips);
+        let mel = Tensor::<Ad, 3>::from_data(mel.into_data(), &device);
+        let out = model.forward(mel, &valid);
+        assert_eq!(out.dims(), [2, 8]);
+        let grads = out.sum().backward();
+        let g = model.resnet.layer2[0].conv1.weight.grad(&grads).expect("a gradient for layer2.0.conv1");
+        let g: Vec<f32> = g.into_data().into_vec().unwrap();
+        assert!(g.iter().all(|x| x.is_finite()) && g.iter().any(|x| *x != 0.0), "gradient {g:?}");
+        // BatchNorm's running statistics moved (batch statistics in training).
+        let rm: Vec<f32> = model.resnet.layer1[0].bn1.running_mean.value_sync().into_data().into_vec().unwrap();
+        assert!(rm.iter().any(|x| *x != 0.0), "running mean {rm:?}");
+    });
 }
 
 #[test]

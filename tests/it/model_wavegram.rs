@@ -11,6 +11,7 @@ use clap_tools::model::logmel::LogMel;
 use clap_tools::model::registry::AudioEncoderConfig;
 use clap_tools::model::wavegram_logmel_cnn14::{WavegramLogmelCnn14, WavegramLogmelCnn14Config};
 use clap_tools_backends::burn::backend::Autodiff;
+use clap_tools_backends::burn::module::Param;
 use clap_tools_backends::burn::tensor::backend::Backend;
 use clap_tools_backends::burn::tensor::Tensor;
 use clap_tools_backends::Cpu;
@@ -211,21 +212,26 @@ fn bad_wavegram_logmel_cnn14_weights_are_named() {
 
 #[test]
 fn wavegram_logmel_cnn14_trains_a_step_in_training_mode() {
-    type Ad = Autodiff<Cpu>;
-    let model = small().init::<Ad>(&Default::default());
-    let waves = small_waves();
-    let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
-    let (mel, wave, valid) = batch::<Ad>(&clips);
-    let out = model.forward(mel, wave, &valid);
-    assert_eq!(out.dims(), [2, 8]);
-    let grads = out.sum().backward();
-    // The gradient reaches the wavegram's first convolution, through the reshape and the cut.
-    let g = model.pre_conv0.weight.grad(&grads).expect("a gradient for pre_conv0");
-    let g: Vec<f32> = g.into_data().into_vec().unwrap();
-    assert!(g.iter().all(|x| x.is_finite()) && g.iter().any(|x| *x != 0.0), "gradient {g:?}");
-    // BatchNorm's running statistics moved (batch statistics in training), in 1-D blocks too.
-    let rm: Vec<f32> = model.pre_block1.bn2.running_mean.value_sync().into_data().into_vec().unwrap();
-    assert!(rm.iter().any(|x| *x != 0.0), "running mean {rm:?}");
+    clap_tools_backends::own_process!(1, {
+        type Ad = Autodiff<Cpu>;
+        let mut model = small().init::<Ad>(&Default::default());
+        // A positive fc1 bias keeps the head's ReLU units alive (a head dead for every clip is the
+        // one way the whole gradient could be zero): the gradient reaches pre_conv0 by design.
+        model.fc1.bias = Some(Param::from_tensor(Tensor::ones([8], &Default::default())));
+        let waves = small_waves();
+        let clips: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+        let (mel, wave, valid) = batch::<Ad>(&clips);
+        let out = model.forward(mel, wave, &valid);
+        assert_eq!(out.dims(), [2, 8]);
+        let grads = out.sum().backward();
+        // The gradient reaches the wavegram's first convolution, through the reshape and the cut.
+        let g = model.pre_conv0.weight.grad(&grads).expect("a gradient for pre_conv0");
+        let g: Vec<f32> = g.into_data().into_vec().unwrap();
+        assert!(g.iter().all(|x| x.is_finite()) && g.iter().any(|x| *x != 0.0), "gradient {g:?}");
+        // BatchNorm's running statistics moved (batch statistics in training), in 1-D blocks too.
+        let rm: Vec<f32> = model.pre_block1.bn2.running_mean.value_sync().into_data().into_vec().unwrap();
+        assert!(rm.iter().any(|x| *x != 0.0), "running mean {rm:?}");
+    });
 }
 
 #[test]

@@ -299,32 +299,77 @@ fn bert_ignores_padded_positions() {
 
 #[test]
 fn bert_random_init_like_transformers() {
-    let mut config = BertConfig::new(50, 16, 2, 4, 32, 40);
-    config.initializer_range = 0.5;
-    let device = Default::default();
-    let model = config.init::<B>(&device).expect("init");
-    let w = to_vec(model.embeddings.word_embeddings.weight.val());
-    assert!(w[..16].iter().all(|&x| x == 0.0), "the [PAD] embedding starts at zero");
-    let n = (w.len() - 16) as f32;
-    let std = (w[16..].iter().map(|x| x * x).sum::<f32>() / n).sqrt();
-    assert!((std - 0.5).abs() < 0.05, "std {std}");
-    let layer = &model.encoder.layer[1];
-    assert!(to_vec(layer.output.layer_norm.gamma.val()).iter().all(|&x| x == 1.0));
-    assert!(to_vec(layer.attention.self_attn.query.bias.as_ref().expect("bias").val()).iter().all(|&x| x == 0.0));
-    let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![2i64, 5, 9, 3, 0], [1, 5]), &device);
-    let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 1, 0], [1, 5]), &device);
-    let out = model.forward(ids, mask, Tensor::zeros([1, 5], &device));
-    assert_eq!(out.dims(), [1, 5, 16]);
-    assert!(to_vec(out).iter().all(|x| x.is_finite()));
+    clap_tools_backends::own_process!(1, {
+        let mut config = BertConfig::new(50, 16, 2, 4, 32, 40);
+        config.initializer_range = 0.5;
+        let device = Default::default();
+        let model = config.init::<B>(&device).expect("init");
+        let w = to_vec(model.embeddings.word_embeddings.weight.val());
+        assert!(w[..16].iter().all(|&x| x == 0.0), "the [PAD] embedding starts at zero");
+        let n = (w.len() - 16) as f32;
+        let std = (w[16..].iter().map(|x| x * x).sum::<f32>() / n).sqrt();
+        assert!((std - 0.5).abs() < 0.05, "std {std}");
+        let layer = &model.encoder.layer[1];
+        assert!(to_vec(layer.output.layer_norm.gamma.val()).iter().all(|&x| x == 1.0));
+        assert!(to_vec(layer.attention.self_attn.query.bias.as_ref().expect("bias").val()).iter().all(|&x| x == 0.0));
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![2i64, 5, 9, 3, 0], [1, 5]), &device);
+        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(vec![1i64, 1, 1, 1, 0], [1, 5]), &device);
+        let out = model.forward(ids, mask, Tensor::zeros([1, 5], &device));
+        assert_eq!(out.dims(), [1, 5, 16]);
+        assert!(to_vec(out).iter().all(|x| x.is_finite()));
 
-    let t = Tokens { ids: vec![2, 50], attention_mask: vec![1, 1], token_type_ids: vec![0, 0], batch: 1, seq_len: 2 };
-    let e = model.check_tokens(&t).expect_err("id 50").to_string();
-    assert!(e.contains("50"), "{e}");
-    let t =
-        Tokens { ids: vec![2; 41], attention_mask: vec![1; 41], token_type_ids: vec![0; 41], batch: 1, seq_len: 41 };
-    let e = model.check_tokens(&t).expect_err("too long").to_string();
-    assert!(e.contains("max_position_embeddings"), "{e}");
-    assert!(BertConfig::new(50, 18, 2, 4, 32, 40).init::<B>(&device).is_err());
+        let t =
+            Tokens { ids: vec![2, 50], attention_mask: vec![1, 1], token_type_ids: vec![0, 0], batch: 1, seq_len: 2 };
+        let e = model.check_tokens(&t).expect_err("id 50").to_string();
+        assert!(e.contains("50"), "{e}");
+        let t = Tokens {
+            ids: vec![2; 41],
+            attention_mask: vec![1; 41],
+            token_type_ids: vec![0; 41],
+            batch: 1,
+            seq_len: 41,
+        };
+        let e = model.check_tokens(&t).expect_err("too long").to_string();
+        assert!(e.contains("max_position_embeddings"), "{e}");
+        assert!(BertConfig::new(50, 18, 2, 4, 32, 40).init::<B>(&device).is_err());
+    });
+}
+
+/// A BERT trained from scratch: every parameter, the embeddings included, is a leaf that gets a
+/// gradient (a parameter whose value is computed from another tensor would get none and never train).
+#[test]
+fn bert_from_scratch_gets_a_gradient_in_every_parameter() {
+    use clap_tools_backends::burn::backend::Autodiff;
+    use clap_tools_backends::burn::module::{Module, ModuleVisitor, Param};
+    type Ad = Autodiff<Cpu>;
+    struct Check<'a> {
+        grads: &'a <Ad as clap_tools_backends::burn::tensor::backend::AutodiffBackend>::Gradients,
+        with: usize,
+        without: Vec<String>,
+    }
+    impl ModuleVisitor<Ad> for Check<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Ad, D>>) {
+            match param.val().grad(self.grads) {
+                Some(g) if g.clone().abs().sum().into_scalar() > 0.0 => self.with += 1,
+                _ => self.without.push(format!("{:?}", param.shape())),
+            }
+        }
+    }
+    clap_tools_backends::own_process!(4, {
+        let device = Default::default();
+        let model = BertConfig::new(50, 16, 2, 4, 32, 40).init::<Ad>(&device).expect("init");
+        let ids = Tensor::<Ad, 2, Int>::from_data(TensorData::new(vec![2i64, 5, 9, 3, 2, 7, 8, 3], [2, 4]), &device);
+        let mask = Tensor::<Ad, 2, Int>::ones([2, 4], &device);
+        let types = Tensor::<Ad, 2, Int>::zeros([2, 4], &device);
+        let out = model.forward(ids, mask, types);
+        let grads = (out.clone() * out).sum().backward();
+        let mut check = Check { grads: &grads, with: 0, without: Vec::new() };
+        model.visit(&mut check);
+        // Unused positions and token types have no gradient; every other parameter has one.
+        assert!(check.with >= 20, "{} parameters with a gradient; without: {:?}", check.with, check.without);
+        let emb = model.embeddings.word_embeddings.weight.val().grad(&grads).expect("word embeddings' gradient");
+        assert!(emb.abs().sum().into_scalar() > 0.0);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------------
