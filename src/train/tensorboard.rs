@@ -22,7 +22,7 @@ struct Event {
     wall_time: f64,
     #[prost(int64, tag = "2")]
     step: i64,
-    #[prost(oneof = "What", tags = "3, 5, 6")]
+    #[prost(oneof = "What", tags = "3, 5, 7")]
     what: Option<What>,
 }
 
@@ -33,8 +33,9 @@ enum What {
     FileVersion(String),
     #[prost(message, tag = "5")]
     Summary(Summary),
-    /// A session (re)start: readers drop the events of earlier files from this step on.
-    #[prost(message, tag = "6")]
+    /// A session (re)start: readers drop the events of earlier files from this step on. Field 7
+    /// (6 is the deprecated `log_message`, which readers take as a log line and ignore).
+    #[prost(message, tag = "7")]
     SessionLog(SessionLog),
 }
 

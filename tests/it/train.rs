@@ -89,23 +89,39 @@ fn kill_and_resume_ends_where_an_uninterrupted_run_ends() {
     let kept: Vec<_> = std::fs::read_dir(whole.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(kept.len(), 2, "retention keeps 2 periodic checkpoints: {kept:?}");
 
-    // Same run, killed with SIGKILL once a checkpoint is on disk, then resumed.
+    // Same run, killed with SIGKILL after it logged steps past its checkpoint (checkpoints every 6
+    // iterations here: the kill lands between 7 and 11), then resumed: the resumed session logs
+    // those steps again, and readers must drop the killed session's copies.
     let broken = dir.path().join("broken");
     let cfg = write_config(dir.path(), &data, &broken, 12, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("every = 3", "every = 6");
+    std::fs::write(&cfg, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clap-tools"))
         .args(["train", "--config", s(&cfg)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The last iteration in the log (a line being written may be incomplete: skipped).
+    let logged = |run: &Path| -> u64 {
+        let text = std::fs::read_to_string(run.join("log.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["iteration"].as_u64())
+            .max()
+            .unwrap_or(0)
+    };
     let t = Instant::now();
-    while !broken.join("checkpoints/iter-00000006/state.json").exists() {
-        assert!(t.elapsed() < Duration::from_secs(600), "no checkpoint appeared");
+    while logged(&broken) < 7 {
+        assert!(t.elapsed() < Duration::from_secs(600), "iteration 7 was not logged");
         assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    let at_kill = logged(&broken);
+    assert!(!broken.join("checkpoints/iter-00000012").exists(), "killed after its last checkpoint");
+    assert!(at_kill > 6, "the killed session logged past its checkpoint ({at_kill})");
     let out = ok(&["train", "--config", s(&cfg), "--resume"]);
     let got = last_val(&broken);
     for (dir, key) in [("t2a", "R1"), ("t2a", "R5"), ("t2a", "MeanR"), ("a2t", "R1"), ("a2t", "MeanR")] {
