@@ -85,15 +85,18 @@ pub fn read_embeddings(path: &Path, dim: usize) -> Result<(Vec<String>, Vec<f32>
     if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
         return Err(Error::file(path, format!("query {} has a non-finite value", i / dim + 1)));
     }
-    // Scores are cosines, as for every other query: each row is L2-normalised here (an `embed`
-    // output already is; embeddings from elsewhere need not be). An all-zero row has no direction.
+    // Scores are cosines, as for every other query: each row is L2-normalised here (embeddings from
+    // elsewhere need not be). Rows already of unit length (an `embed` output) are kept as they are,
+    // so they score exactly as the same captions searched by text. An all-zero row has no direction.
     let mut data = a.data;
     for (i, row) in data.chunks_mut(dim).enumerate() {
         let norm = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
         if norm == 0.0 {
             return Err(Error::file(path, format!("query {} is all zeros (no direction to search)", i + 1)));
         }
-        row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+        if (norm - 1.0).abs() > 1e-6 {
+            row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+        }
     }
     let table = path.with_extension("parquet");
     let names = if table.is_file() {

@@ -64,8 +64,8 @@ fn hits(json: &str) -> Vec<(String, Vec<(String, f64)>)> {
         .collect()
 }
 
-/// numpy's brute force: for each query row of Q, the k best rows of the index by inner product
-/// (ties to the lower row), as (audio_id, score).
+/// numpy's brute force: for each query row of Q (L2-normalised), the k best rows of the index by
+/// inner product (ties to the lower row), as (audio_id, score).
 fn numpy_top_k(index: &Path, queries: &Path, k: usize) -> Vec<Vec<(String, f64)>> {
     let ids: Vec<String> = clips_of(index).into_iter().map(|c| c.audio_id).collect();
     let script = r#"
@@ -73,6 +73,7 @@ import json, sys
 import numpy as np
 x = np.load(sys.argv[1]).astype(np.float32)
 q = np.load(sys.argv[2]).astype(np.float32)
+q = q / np.linalg.norm(q, axis=1, keepdims=True)  # queries are cosines, as search normalises them
 k = int(sys.argv[3])
 s = q @ x.T
 out = []
