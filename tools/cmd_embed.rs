@@ -44,10 +44,12 @@ pub struct AudioArgs {
     inputs: Vec<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Clips per forward pass. Batched clips are zero-padded to the longest, as the reference
-    /// batches them, which shifts embeddings slightly; 1 makes each clip's embedding its own.
-    #[arg(long, default_value_t = 1)]
+    /// Clips per forward pass (at most; only clips of one length share a pass unless
+    /// --padded-batches).
+    #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    #[command(flatten)]
+    padding: crate::model_args::Padding,
 }
 
 #[derive(clap::Args)]
@@ -97,7 +99,8 @@ fn audio(a: AudioArgs) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let e = load(&a.model)?;
+    let mut e = load(&a.model)?;
+    e.batching = a.padding.batching();
     let bar = crate::progress(0, "clips");
     let done = embed::embed_audio(&e, &embed::AudioInput::from_paths(&a.inputs), a.batch_size, &bar)?;
     bar.finish_and_clear();

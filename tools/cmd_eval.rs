@@ -48,9 +48,12 @@ pub struct Args {
     /// evaluation takes Clotho's 5).
     #[arg(long, value_name = "K")]
     captions_per_clip: Option<usize>,
-    /// Clips per forward pass.
+    /// Clips per forward pass (at most; only clips of one length share a pass unless
+    /// --padded-batches).
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    #[command(flatten)]
+    padding: crate::model_args::Padding,
     /// Write the metrics as JSON to this file.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -83,6 +86,7 @@ pub fn run(a: Args) -> Result<()> {
         waveforms: waveforms.clone(),
         captions_per_clip: a.captions_per_clip,
         batch_size: a.batch_size,
+        batching: a.padding.batching(),
         relevance: a.relevance.clone(),
     };
     let bar = crate::progress(0, "clips");
@@ -110,7 +114,11 @@ pub fn run(a: Args) -> Result<()> {
     finish(&a, serde_json::to_string_pretty(&json)?, table, || {
         if let Some(p) = &a.sims {
             clap_tools::npy::write_f32(p, &[m.captions, m.clips], &done.evaluation.sims)?;
-            clap_tools::eval::pairs::write(&pairs_path(p), done.set.clip_of.iter().copied().enumerate())?;
+            clap_tools::eval::pairs::write(
+                &pairs_path(p),
+                clap_tools::eval::pairs::PairsKind::Captions,
+                done.set.clip_of.iter().copied().enumerate(),
+            )?;
         }
         match (&a.per_query, &done.relevance) {
             (Some(p), Some((_, rows))) => clap_tools::table::write_query_results(p, rows),
@@ -147,6 +155,7 @@ fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
         candidates: a.clips.get(),
         relevance: a.relevance.clone(),
         batch_size: a.batch_size,
+        batching: a.padding.batching(),
     };
     let bar = crate::progress(0, "clips");
     let done = evaluate_retrieval_checkpoint::<Selected>(source, &opts, default_device(), &bar)?;
@@ -163,7 +172,11 @@ fn run_retrieval(a: &Args, source: &ModelSource, queries: &Path) -> Result<()> {
     finish(a, json, render_relevance(m), || {
         if let Some(p) = &a.sims {
             clap_tools::npy::write_f32(p, &[done.queries.len(), done.audio_ids.len()], &done.sims)?;
-            clap_tools::eval::pairs::write(&pairs_path(p), done.judged_pairs())?;
+            clap_tools::eval::pairs::write(
+                &pairs_path(p),
+                clap_tools::eval::pairs::PairsKind::Queries,
+                done.judged_pairs(),
+            )?;
         }
         match &a.per_query {
             Some(p) => clap_tools::table::write_query_results(p, &done.results),

@@ -39,10 +39,12 @@ pub struct Sources {
     /// A captions table: the clips it names get its dataset, split and captions columns.
     #[arg(long, value_name = "TABLE")]
     captions: Option<PathBuf>,
-    /// Clips per forward pass. Batched clips are zero-padded to the longest, as the reference
-    /// batches them, which shifts embeddings slightly; 1 gives each clip its own embedding.
-    #[arg(long, default_value_t = 1)]
+    /// Clips per forward pass (at most; only clips of one length share a pass unless
+    /// --padded-batches).
+    #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    #[command(flatten)]
+    padding: crate::model_args::Padding,
     /// Clips embedded between saves: a killed run redoes at most this many (a save also happens
     /// every minute).
     #[arg(long, default_value_t = 256, value_name = "N")]
@@ -124,7 +126,7 @@ fn build(a: BuildArgs) -> Result<()> {
         ModelSource { checkpoint, text_encoder: a.text_encoder, sample_rate: a.sample_rate, audio_encoder: None };
     let mut o = options(a.output, BuildMode::Build, Source::Clips(a.sources.sources.clone()), &a.sources);
     o.f16 = a.f16;
-    embed_into(&source, &o)
+    embed_into(&source, &o, a.sources.padding)
 }
 
 fn add(a: AddArgs) -> Result<()> {
@@ -135,11 +137,12 @@ fn add(a: AddArgs) -> Result<()> {
     let source = a.model.for_index(&ix)?;
     drop(ix);
     let o = options(a.index, BuildMode::Add, Source::Clips(a.sources.sources.clone()), &a.sources);
-    embed_into(&source, &o)
+    embed_into(&source, &o, a.sources.padding)
 }
 
-fn embed_into(source: &ModelSource, o: &BuildOptions) -> Result<()> {
-    let model = Embedder::<Selected>::load(source, default_device())?;
+fn embed_into(source: &ModelSource, o: &BuildOptions, padding: crate::model_args::Padding) -> Result<()> {
+    let mut model = Embedder::<Selected>::load(source, default_device())?;
+    model.batching = padding.batching();
     let identity = ModelIdentity::of(source, &model)?;
     info!("model {}: {}, backend {}", identity.name(), identity.audio_encoder, clap_tools::backend_name());
     let bar = crate::progress(0, "clips");

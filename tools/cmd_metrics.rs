@@ -24,12 +24,18 @@ pub struct Args {
     /// Captions per clip (default: rows / columns).
     #[arg(long)]
     captions_per_clip: Option<usize>,
-    /// The relevant (row, column) pairs instead, as a CSV `row,column` (0-based; `eval --sims S.npy`
-    /// writes them as S.pairs.csv). One column per row, every column covered: captions of clips, any
-    /// number per clip, scored both ways. Otherwise (several per row, rows without any): queries
-    /// scored by relevance (R@k of the best relevant clip, mAP@10, mAP@16; JSON under "relevance").
+    /// The relevant (row, column) pairs instead, as a CSV (0-based; `eval --sims S.npy` writes them
+    /// as S.pairs.csv). Its header says what the rows are: `caption,clip` — captions of clips (one
+    /// clip each, any number per clip), scored both ways; `query,clip` — queries with relevance
+    /// judgements (several relevant clips, rows without any left out), scored by relevance (R@k of
+    /// the best relevant clip, mAP@10, mAP@16; JSON under "relevance"). A `row,column` file needs
+    /// --pairs-kind.
     #[arg(long, conflicts_with = "captions_per_clip")]
     pairs: Option<PathBuf>,
+    /// What the rows of a `row,column` pairs file are: captions (of clips) or queries (with
+    /// relevance judgements). A file headed caption,clip or query,clip says so itself.
+    #[arg(long, requires = "pairs", value_parser = ["captions", "queries"])]
+    pairs_kind: Option<String>,
     /// Print the metrics as JSON (keys as the reference names them: R1, R5, R10, R50, MedR, MeanR,
     /// geometric_mean_R1-R5-R10; mAP@10 and mAP@16).
     #[arg(long)]
@@ -45,7 +51,11 @@ pub fn run(a: Args) -> Result<()> {
     let read = start.elapsed();
     let start = Instant::now();
     if let Some(pairs) = &a.pairs {
-        let (json, table) = match eval::pairs::score(pairs, array.data(), &array.shape)
+        let kind = a.pairs_kind.as_deref().map(|k| match k {
+            "captions" => eval::pairs::PairsKind::Captions,
+            _ => eval::pairs::PairsKind::Queries,
+        });
+        let (json, table) = match eval::pairs::score(pairs, array.data(), &array.shape, kind)
             .map_err(|e| anyhow::anyhow!("{}: {e}", a.sims.display()))?
         {
             eval::pairs::Scored::Grouped(m) => (serde_json::to_string_pretty(&m)?, eval::render(&m)),

@@ -27,11 +27,18 @@ pub struct Args {
     /// The largest audio upload taken, in MB (larger ones are refused with a message).
     #[arg(long, default_value_t = 20.0, value_name = "MB")]
     max_upload_mb: f64,
+    /// The longest audio upload taken, in seconds once decoded (a small compressed file can decode
+    /// into hours): decoding stops there and the upload is refused (413) with a message.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    max_upload_seconds: f64,
 }
 
 pub fn run(a: Args) -> Result<()> {
     if !(a.max_upload_mb > 0.0 && a.max_upload_mb <= 4096.0) {
         anyhow::bail!("--max-upload-mb must be above 0 and at most 4096");
+    }
+    if !(a.max_upload_seconds > 0.0 && a.max_upload_seconds <= 86400.0) {
+        anyhow::bail!("--max-upload-seconds must be above 0 and at most 86400");
     }
     let ix = Index::open(&a.index)?;
     let source = a.model.for_index(&ix)?;
@@ -40,7 +47,12 @@ pub fn run(a: Args) -> Result<()> {
         warn!("listening on {}: the page and every clip of the index are open to the network", a.addr);
     }
     let clips = ix.len();
-    let opts = ServeOptions { addr: a.addr, max_upload: (a.max_upload_mb * 1e6) as usize, max_k: 1000 };
+    let opts = ServeOptions {
+        addr: a.addr,
+        max_upload: (a.max_upload_mb * 1e6) as usize,
+        max_upload_seconds: a.max_upload_seconds,
+        max_k: 1000,
+    };
     serve(ix, model, tokenizer, opts, |bound| {
         info!("{clips} clips; search page at http://{bound}/ (Ctrl-C stops)");
     })?;

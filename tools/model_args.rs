@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap_tools::index::Index;
-use clap_tools::model::checkpoint::{Embedder, ModelSource};
+use clap_tools::model::checkpoint::{Batching, Embedder, ModelSource};
 use clap_tools::model::registry::ReferenceAudioKind;
 use clap_tools::model::tokenizer::CaptionTokenizer;
 use clap_tools_backends::{default_device, Selected};
@@ -35,6 +35,27 @@ impl Model {
             text_encoder: self.text_encoder.clone(),
             sample_rate: self.sample_rate,
             audio_encoder: self.audio_encoder,
+        }
+    }
+}
+
+/// How clips of different lengths share a forward pass.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Padding {
+    /// Zero-pad every clip of a batch to the longest one, as the reference batches them: this
+    /// reproduces the reference's numbers exactly, but a clip's embedding then moves slightly with
+    /// the clips batched with it. By default only clips of the same length share a forward pass, so
+    /// each clip's embedding is its own whatever --batch-size.
+    #[arg(long)]
+    pub padded_batches: bool,
+}
+
+impl Padding {
+    pub fn batching(&self) -> Batching {
+        if self.padded_batches {
+            Batching::Padded
+        } else {
+            Batching::EqualLengths
         }
     }
 }

@@ -41,10 +41,19 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, DecodeFailure> {
 /// Decode `path` to mono and resample it to `target_rate` (`None`: keep the file's rate). A panic
 /// inside the decoder is this file's failure, not the caller's.
 pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailure> {
-    crate::isolate::isolate("decoding", || decode(path, target_rate)).map_err(DecodeFailure)?
+    crate::isolate::isolate("decoding", || decode(path, target_rate, None)).map_err(DecodeFailure)?
 }
 
-fn decode(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailure> {
+/// The start of the reason [`decode_mono_at_most`] gives for a file longer than its limit.
+pub const TOO_LONG: &str = "longer than";
+
+/// [`decode_mono`] that stops, with a reason starting [`TOO_LONG`], as soon as the decoded audio
+/// passes `max_seconds` (a small compressed file can decode into hours).
+pub fn decode_mono_at_most(path: &Path, target_rate: Option<u32>, max_seconds: f64) -> Result<Decoded, DecodeFailure> {
+    crate::isolate::isolate("decoding", || decode(path, target_rate, Some(max_seconds))).map_err(DecodeFailure)?
+}
+
+fn decode(path: &Path, target_rate: Option<u32>, max_seconds: Option<f64>) -> Result<Decoded, DecodeFailure> {
     if let Some(r) = target_rate {
         super::check_format(r, 1).map_err(|e| DecodeFailure(format!("target {e}")))?;
     }
@@ -134,6 +143,11 @@ fn decode(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailur
             &mono
         };
         frames_total += frames as u64;
+        if let Some(max) = max_seconds {
+            if frames_total as f64 > max * rate as f64 {
+                return fail(format!("{TOO_LONG} {max} s"));
+            }
+        }
         if resampler.is_none() {
             resampler = Some(MonoResampler::new(rate, target_rate.unwrap_or(rate)).map_err(DecodeFailure)?);
         }

@@ -108,6 +108,7 @@ pub fn train_config(out: &Path, data: &DemoOutputs, o: &DemoTrainOptions) -> cra
             batch_size: o.batch_size,
             val_interval: o.val_interval,
             val_batch_size: 16,
+            padded_val_batches: false,
             seed: o.seed,
             workers: 2,
             // The demo is small: one device, the same run on any build.
@@ -198,6 +199,7 @@ pub fn train_and_search(
         waveforms: cfg.data.val_waveforms.clone(),
         captions_per_clip: None,
         batch_size: 16,
+        batching: Default::default(),
         relevance: None,
     };
     // One model and one held-out set for the evaluation and the searches.

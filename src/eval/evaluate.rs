@@ -13,7 +13,7 @@ use super::metrics::{evaluate_grouped, Metrics, RelevanceMetrics};
 use super::retrieval::{judgements, score_judged};
 use super::set::{join, EvalSet};
 use crate::error::Result;
-use crate::model::checkpoint::{read_back, Embedder, ModelSource};
+use crate::model::checkpoint::{read_back, Batching, Embedder, ModelSource};
 use crate::model::clap::Clap;
 use crate::model::encoder::{AudioEncoder, TextEncoder};
 use crate::model::logmel::LogMel;
@@ -27,21 +27,24 @@ pub struct Evaluation {
     pub metrics: Metrics,
 }
 
-/// Embed every clip (whole, `batch_size` at a time, shortest first to limit padding) and every
-/// caption, and score text-to-audio and audio-to-text retrieval. `model` should be an inference
-/// model (no autodiff: BatchNorm uses its running statistics, no dropout).
+/// Embed every clip (whole, up to `batch_size` at a time as `batching` allows, shortest first) and
+/// every caption, and score text-to-audio and audio-to-text retrieval. `model` should be an
+/// inference model (no autodiff: BatchNorm uses its running statistics, no dropout).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_model<B: Backend>(
     model: &Clap<B>,
     val: &EvalSet,
     logmel: &LogMel,
     tokenizer: &CaptionTokenizer,
     batch_size: usize,
+    batching: Batching,
     device: &B::Device,
     progress: impl FnMut(usize),
 ) -> Result<Evaluation> {
     let source = ClipSource::Packed(&val.reader);
     let clips = Clips { audio_ids: &val.audio_ids, source: &source };
-    let sims = similarities(model, &clips, &val.captions, logmel, tokenizer, batch_size, device, progress)?;
+    let batches = Batches { size: batch_size, batching };
+    let sims = similarities(model, &clips, &val.captions, logmel, tokenizer, batches, device, progress)?;
     let metrics = evaluate_grouped(&sims, &[val.captions.len(), val.audio_ids.len()], &val.clip_of)?;
     Ok(Evaluation { sims, metrics })
 }
@@ -86,8 +89,15 @@ pub struct Clips<'a> {
     pub source: &'a ClipSource<'a>,
 }
 
+/// How clips go through the model: at most `size` per forward pass, grouped as `batching` says.
+#[derive(Debug, Clone, Copy)]
+pub struct Batches {
+    pub size: usize,
+    pub batching: Batching,
+}
+
 /// The similarity matrix [texts, clips] (row-major) of `texts` against every clip, each embedded
-/// whole (`batch_size` at a time, shortest first to limit padding); `progress` counts clips.
+/// whole (shortest first, in the forward passes `batches` allows); `progress` counts clips.
 #[allow(clippy::too_many_arguments)]
 pub fn similarities<B: Backend>(
     model: &Clap<B>,
@@ -95,7 +105,7 @@ pub fn similarities<B: Backend>(
     texts: &[String],
     logmel: &LogMel,
     tokenizer: &CaptionTokenizer,
-    batch_size: usize,
+    batches: Batches,
     device: &B::Device,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<f32>> {
@@ -110,7 +120,8 @@ pub fn similarities<B: Backend>(
     order.sort_by_key(|&i| (lengths[i], i));
     let mut audio = vec![0.0f32; n * dim];
     let min = logmel.samples_for(model.audio_encoder.min_frames());
-    for chunk in order.chunks(batch_size.max(1)) {
+    for chunk in batches.batching.passes(&order, &lengths, batches.size) {
+        let chunk = chunk.as_slice();
         let ids: Vec<&str> = chunk.iter().map(|&i| val.audio_ids[i].as_str()).collect();
         let waves = val.source.read(&ids)?;
         let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
@@ -159,6 +170,8 @@ pub struct EvalOptions {
     pub captions_per_clip: Option<usize>,
     /// Clips per forward pass.
     pub batch_size: usize,
+    /// Whether clips of different lengths share a forward pass (zero-padded, as the reference).
+    pub batching: Batching,
     /// Relevance judgements of the captions (the DCASE 2025 CSV, `query,audio_filenames`, queries
     /// matched to captions by text): adds the multi-relevance metrics of the judged captions.
     pub relevance: Option<PathBuf>,
@@ -228,9 +241,10 @@ pub fn evaluate_loaded<B: Backend>(
         None => None,
     };
     progress.start(set.audio_ids.len() as u64);
-    let evaluation = evaluate_model(&e.model, &set, &e.logmel, tokenizer, opts.batch_size, &e.device, |n| {
-        progress.advance(n as u64)
-    })?;
+    let evaluation =
+        evaluate_model(&e.model, &set, &e.logmel, tokenizer, opts.batch_size, opts.batching, &e.device, |n| {
+            progress.advance(n as u64)
+        })?;
     let relevance = match judged {
         Some((queries, judged)) => Some(score_judged(&queries, &set.audio_ids, &evaluation.sims, &judged)?),
         None => None,

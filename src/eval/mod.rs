@@ -13,8 +13,8 @@ pub mod submission;
 
 pub use evaluate::load_with_tokenizer;
 pub use evaluate::{
-    evaluate_checkpoint, evaluate_loaded, evaluate_model, similarities, similarity, CheckpointEvaluation, ClipSource,
-    Clips, EvalOptions, Evaluation,
+    evaluate_checkpoint, evaluate_loaded, evaluate_model, similarities, similarity, Batches, CheckpointEvaluation,
+    ClipSource, Clips, EvalOptions, Evaluation,
 };
 pub use retrieval::{
     evaluate_retrieval, evaluate_retrieval_checkpoint, read_queries, score_queries, Candidates, RetrievalEvaluation,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use clap_tools_backends::burn;
 
-use super::evaluate::{load_with_tokenizer, similarities, ClipSource, Clips};
+use super::evaluate::{load_with_tokenizer, similarities, Batches, ClipSource, Clips};
 use super::metrics::{relevance_of_rows, RelevanceMetrics};
 use crate::error::{Error, Result};
 use crate::manifest::clotho_retrieval::{assign_relevance, match_file_name, read_relevance};
@@ -30,6 +30,8 @@ pub struct RetrievalOptions {
     pub relevance: Option<PathBuf>,
     /// Clips per forward pass.
     pub batch_size: usize,
+    /// Whether clips of different lengths share a forward pass (zero-padded, as the reference).
+    pub batching: crate::model::checkpoint::Batching,
 }
 
 /// Where the candidate clips of a retrieval set are.
@@ -146,7 +148,8 @@ pub fn evaluate_retrieval_checkpoint<B: Backend>(
     device: B::Device,
     progress: &dyn crate::progress::Progress,
 ) -> Result<RetrievalEvaluation> {
-    let (e, tokenizer) = load_with_tokenizer::<B>(source, device)?;
+    let (mut e, tokenizer) = load_with_tokenizer::<B>(source, device)?;
+    e.batching = opts.batching;
     evaluate_retrieval(&e, &tokenizer, opts, progress)
 }
 
@@ -249,14 +252,14 @@ fn score<B: Backend>(
     tokenizer: &CaptionTokenizer,
     queries: &[Query],
     loaded: &Loaded,
-    batch_size: usize,
+    batches: Batches,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<f32>> {
     let texts: Vec<String> = queries.iter().map(|q| q.query.clone()).collect();
     progress.start(loaded.audio_ids.len() as u64);
     let source = loaded.source();
     let clips = Clips { audio_ids: &loaded.audio_ids, source: &source };
-    similarities(&e.model, &clips, &texts, &e.logmel, tokenizer, batch_size, &e.device, |n| progress.advance(n as u64))
+    similarities(&e.model, &clips, &texts, &e.logmel, tokenizer, batches, &e.device, |n| progress.advance(n as u64))
 }
 
 /// Score every query of `queries` (any kind [`read_queries`] takes) against every candidate clip,
@@ -271,7 +274,8 @@ pub fn score_queries<B: Backend>(
 ) -> Result<Scored> {
     let queries = read_queries(queries)?;
     let loaded = candidates(candidates_of, e.config.sample_rate)?;
-    let sims = score(e, tokenizer, &queries, &loaded, batch_size, progress)?;
+    let batches = Batches { size: batch_size, batching: e.batching };
+    let sims = score(e, tokenizer, &queries, &loaded, batches, progress)?;
     Ok(Scored { queries, audio_ids: loaded.audio_ids, sims })
 }
 
@@ -293,7 +297,8 @@ pub fn evaluate_retrieval<B: Backend>(
         &opts.queries,
         &opts.candidates.describe(),
     )?;
-    let sims = score(e, tokenizer, &queries, &loaded, opts.batch_size, progress)?;
+    let batches = Batches { size: opts.batch_size, batching: opts.batching };
+    let sims = score(e, tokenizer, &queries, &loaded, batches, progress)?;
     let audio_ids = loaded.audio_ids;
     let (metrics, results) = score_judged(&queries, &audio_ids, &sims, &judged)?;
     Ok(RetrievalEvaluation { queries, audio_ids, sims, metrics, results, judged })

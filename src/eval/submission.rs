@@ -6,8 +6,11 @@
 //! - 2022–2024 (`<label>.output.csv`): header `caption,fname_1,…,fname_10`, per query its 10
 //!   best-scored file names in rank order.
 //!
-//! Beside it `<label>.meta.yaml` holds the fields a submission package asks for, filled where
-//! clap-tools knows them. Every file is checked after writing by reading it back.
+//! Beside it `<label>.meta.yaml` follows the `submission:` / `system:` layout of DCASE's
+//! meta-information files (see `tests/fixtures/dcase/README.md` for what was found of each year's
+//! template and where), filled where clap-tools knows the values. Clips are named by the evaluation
+//! set's own file names ([`official_names`]), not by the names they have on disk. Every file is
+//! checked after writing by reading it back.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,107 @@ pub enum Format {
 
 /// How many file names a 2022–2024 row lists.
 pub const TOP_K: usize = 10;
+
+/// A DCASE challenge year with a language-based audio retrieval task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Year {
+    Y2022,
+    Y2023,
+    Y2024,
+    Y2025,
+    Y2026,
+}
+
+impl Year {
+    pub fn from_number(year: u32) -> Option<Year> {
+        Some(match year {
+            2022 => Year::Y2022,
+            2023 => Year::Y2023,
+            2024 => Year::Y2024,
+            2025 => Year::Y2025,
+            2026 => Year::Y2026,
+            _ => return None,
+        })
+    }
+
+    pub fn number(self) -> u32 {
+        match self {
+            Year::Y2022 => 2022,
+            Year::Y2023 => 2023,
+            Year::Y2024 => 2024,
+            Year::Y2025 => 2025,
+            Year::Y2026 => 2026,
+        }
+    }
+
+    /// The task as labels write it: retrieval was Task 6B in 2022–2023, Task 8 in 2024, Task 6 in
+    /// 2025; 2026's Task 6 is audio moment retrieval.
+    pub fn task(self) -> &'static str {
+        match self {
+            Year::Y2022 | Year::Y2023 => "task6b",
+            Year::Y2024 => "task8",
+            Year::Y2025 | Year::Y2026 => "task6",
+        }
+    }
+
+    /// The system output this year takes from a score matrix: 2022–2024 the top 10 names, 2025
+    /// the matrix. 2026's Task 6 (moment retrieval) takes time windows, not a score matrix.
+    pub fn format(self) -> Option<Format> {
+        match self {
+            Year::Y2022 | Year::Y2023 | Year::Y2024 => Some(Format::Top10),
+            Year::Y2025 => Some(Format::Scores),
+            Year::Y2026 => None,
+        }
+    }
+
+    /// The example label of this year: `Lastname_INST_<task>_1`.
+    pub fn default_label(self) -> String {
+        format!("Lastname_INST_{}_1", self.task())
+    }
+}
+
+/// The evaluation set's own file names for the clips `files` (their names on disk), from a file
+/// that lists them: the 2025 relevance CSV (`query,audio_filenames`), or a CSV with a `file_name`
+/// column (`retrieval_audio_metadata.csv`, Clotho's captions CSVs). A listed name matches a clip
+/// by equality or as saved with `:` written `_` — the listed name is kept, never made up by
+/// reversing the substitution. A clip the file does not list is an error naming it.
+pub fn official_names(path: &Path, files: &[String]) -> Result<Vec<String>> {
+    use crate::manifest::clotho_retrieval::{match_file_name, read_relevance};
+    use crate::manifest::text::{read_utf8_or_latin1, Delimited};
+    let (text, _) = read_utf8_or_latin1(path)?;
+    let csv = Delimited::parse(path, &text, b',')?;
+    let listed: Vec<String> = if csv.position("audio_filenames").is_some() {
+        read_relevance(path, None)?.into_values().flat_map(|(_, names)| names).collect()
+    } else {
+        let [col] = csv.require(path, ["file_name"])?;
+        csv.records.iter().map(|(_, r)| r.get(col).unwrap_or("").trim().to_string()).collect()
+    };
+    let on_disk: HashSet<String> = files.iter().cloned().collect();
+    let mut official: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for name in listed {
+        let Some(clip) = match_file_name(&name, &on_disk) else { continue };
+        if let Some(other) = official.get(&clip) {
+            if *other != name {
+                return Err(Error::file(
+                    path,
+                    format!("lists both {other:?} and {name:?}, which are one clip here ({clip:?})"),
+                ));
+            }
+        }
+        official.insert(clip, name);
+    }
+    let missing: Vec<&String> = files.iter().filter(|f| !official.contains_key(*f)).collect();
+    if let Some(first) = missing.first() {
+        return Err(Error::file(
+            path,
+            format!(
+                "does not list {} of the clips (first: {first:?}): a submission names every clip as the evaluation set does",
+                missing.len()
+            ),
+        ));
+    }
+    Ok(files.iter().map(|f| official[f].clone()).collect())
+}
 
 /// What the metadata file says about the system.
 #[derive(Debug, Clone, Default)]
@@ -54,13 +158,19 @@ pub struct Written {
 pub fn write(
     dir: &Path,
     label: &str,
-    format: Format,
+    year: Year,
     queries: &[String],
     files: &[String],
     sims: &[f32],
     system: &SystemInfo,
 ) -> Result<Written> {
-    check_label(label)?;
+    let format = year.format().ok_or_else(|| {
+        Error::config(
+            "year",
+            "DCASE 2026 Task 6 is audio moment retrieval: its submission lists time windows per query, not clip scores",
+        )
+    })?;
+    check_label(label, year)?;
     let n = files.len();
     if n == 0 || queries.is_empty() || sims.len() != queries.len() * n {
         return Err(Error::Internal(format!(
@@ -83,7 +193,7 @@ pub fn write(
         Format::Top10 => top10_csv(queries, files, sims),
     }
     .map_err(|e| Error::file(&output, format!("writing the CSV: {e}")))?;
-    let yaml = meta_yaml(label, format, system).map_err(|e| Error::file(&meta, e))?;
+    let yaml = meta_yaml(label, year, system).map_err(|e| Error::file(&meta, e))?;
     crate::atomic::as_set(|| {
         crate::atomic::write_bytes(&output, &csv)?;
         crate::atomic::write_bytes(&meta, yaml.as_bytes())
@@ -92,17 +202,30 @@ pub fn write(
     Ok(Written { output, meta })
 }
 
-/// DCASE labels look like `Lastname_INST_task6_1`: letters, digits, `_`, `-` and `.`.
-fn check_label(label: &str) -> Result<()> {
+/// DCASE labels look like `Lastname_INST_task6_1`: letters, digits, `_`, `-` and `.`, and the
+/// year's task before the submission's number (1–4).
+fn check_label(label: &str, year: Year) -> Result<()> {
+    let example = year.default_label();
     let ok = !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::config(
+    if !ok {
+        return Err(Error::config(
             "label",
-            format!("{label:?}: use letters, digits, '_', '-' and '.' (e.g. Lastname_INST_task6_1)"),
-        ))
+            format!("{label:?}: use letters, digits, '_', '-' and '.' (e.g. {example})"),
+        ));
     }
+    let mut parts = label.rsplitn(3, '_');
+    let (index, task) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !matches!(index, "1" | "2" | "3" | "4") || !task.eq_ignore_ascii_case(year.task()) {
+        return Err(Error::config(
+            "label",
+            format!(
+                "{label:?}: a DCASE {} retrieval label ends with _{}_N, N the submission's number 1–4 (e.g. {example})",
+                year.number(),
+                year.task()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn scores_csv(queries: &[String], files: &[String], sims: &[f32]) -> std::result::Result<Vec<u8>, csv::Error> {
@@ -154,7 +277,8 @@ struct Author {
 
 #[derive(Serialize)]
 struct Affiliation {
-    institution: &'static str,
+    abbreviation: &'static str,
+    institute: &'static str,
     department: &'static str,
     location: &'static str,
 }
@@ -162,7 +286,7 @@ struct Affiliation {
 #[derive(Serialize)]
 struct SystemMeta<'a> {
     description: Description<'a>,
-    output_format: &'static str,
+    complexity: Complexity,
     source_code: &'static str,
 }
 
@@ -172,14 +296,16 @@ struct Description<'a> {
     acoustic_features: &'static str,
     audio_encoder: &'a str,
     text_encoder: &'a str,
+}
+
+#[derive(Serialize)]
+struct Complexity {
     total_parameters: usize,
-    checkpoint: &'a str,
-    training_data: &'a [String],
 }
 
 const FILL_IN: &str = "FILL IN";
 
-fn meta_yaml(label: &str, format: Format, s: &SystemInfo) -> std::result::Result<String, String> {
+fn meta_yaml(label: &str, year: Year, s: &SystemInfo) -> std::result::Result<String, String> {
     let meta = Meta {
         submission: SubmissionMeta {
             label,
@@ -190,7 +316,12 @@ fn meta_yaml(label: &str, format: Format, s: &SystemInfo) -> std::result::Result
                 firstname: FILL_IN,
                 email: FILL_IN,
                 corresponding: true,
-                affiliation: Affiliation { institution: FILL_IN, department: FILL_IN, location: FILL_IN },
+                affiliation: Affiliation {
+                    abbreviation: FILL_IN,
+                    institute: FILL_IN,
+                    department: FILL_IN,
+                    location: FILL_IN,
+                },
             }],
         },
         system: SystemMeta {
@@ -199,21 +330,20 @@ fn meta_yaml(label: &str, format: Format, s: &SystemInfo) -> std::result::Result
                 acoustic_features: "log-mel energies",
                 audio_encoder: &s.audio_encoder,
                 text_encoder: &s.text_encoder,
-                total_parameters: s.parameters,
-                checkpoint: &s.checkpoint,
-                training_data: &s.training_data,
             },
-            output_format: match format {
-                Format::Scores => "2025: the score matrix, one row per query, one column per audio file",
-                Format::Top10 => "2022-2024: the 10 best file names per query, in rank order",
-            },
-            source_code: "clap-tools",
+            complexity: Complexity { total_parameters: s.parameters },
+            source_code: "https://github.com/wsntxxn/DCASE2022T6_CLAP (re-created with clap-tools)",
         },
     };
     let text = serde_norway::to_string(&meta).map_err(|e| e.to_string())?;
+    let training = if s.training_data.is_empty() { "unknown".to_string() } else { s.training_data.join(", ") };
     Ok(format!(
-        "# DCASE language-based audio retrieval submission, written by clap-tools submit.\n\
-         # Fill in the fields marked {FILL_IN} (authors, affiliation) before submitting.\n{text}"
+        "# DCASE {year} Task {task} (language-based audio retrieval) submission meta information.\n\
+         # Written by clap-tools submit from {checkpoint} (trained on: {training}).\n\
+         # Fill in the fields marked {FILL_IN} (authors, affiliation) before submitting.\n{text}",
+        year = year.number(),
+        task = year.task().trim_start_matches("task").to_uppercase(),
+        checkpoint = s.checkpoint,
     ))
 }
 

@@ -50,7 +50,8 @@ pub struct BuildOptions {
     pub waveforms: Option<PathBuf>,
     /// A captions table: clips it names get its dataset, split and captions.
     pub captions: Option<PathBuf>,
-    /// Clips per forward pass (zero-padded to the longest; 1 gives each clip its own embedding).
+    /// Clips per forward pass (at most: the model's [`Embedder::batching`] says which clips may
+    /// share one).
     pub batch_size: usize,
     /// Store the embeddings as float16 (half the size; a new index only).
     pub f16: bool,
@@ -84,6 +85,9 @@ pub struct BuildSummary {
 struct Entry {
     clip: IndexClip,
     file: Option<PathBuf>,
+    /// A packed clip's rate as its waveform table records it, and the table (a reference
+    /// `waveform.csv` records none).
+    packed_rate: Option<(u32, PathBuf)>,
 }
 
 /// Build or extend the index `opts.out` with `model` (whose identity is `identity`).
@@ -153,7 +157,18 @@ pub fn build<B: Backend>(
         .collect();
     let reader = WaveformReader::from_pairs(packed);
 
-    let parts = Parts::open(&out.join(BUILD_DIR), identity, opts.mode)?;
+    let abs = |p: &Path| crate::paths::absolute(p).to_string_lossy().into_owned();
+    let plan = Plan {
+        model_sha256: identity.sha256.clone(),
+        model: identity.name(),
+        add: opts.mode == BuildMode::Add,
+        sources: sources.iter().map(|p| abs(p)).collect(),
+        waveforms: opts.waveforms.as_deref().map(abs),
+        captions: opts.captions.as_deref().map(abs),
+        batching: Some(model.batching),
+        f16,
+    };
+    let parts = Parts::open(&out.join(BUILD_DIR), plan)?;
     let done: HashSet<&str> =
         parts.done.iter().flat_map(|(_, clips)| clips.iter().map(|c| c.audio_id.as_str())).collect();
     let in_index: HashSet<&str> =
@@ -267,17 +282,56 @@ struct Parts {
     next: usize,
 }
 
+/// What a build was started with: a resume must embed the same clips the same way, or its parts
+/// would mix two builds.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Plan {
     model_sha256: String,
     model: String,
     add: bool,
+    /// The sources, absolute (a plan written before they were recorded has none).
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    waveforms: Option<String>,
+    #[serde(default)]
+    captions: Option<String>,
+    #[serde(default)]
+    batching: Option<crate::model::checkpoint::Batching>,
+    #[serde(default)]
+    f16: bool,
+}
+
+impl Plan {
+    /// How `self` (the resumed build's plan) differs from `new`, in words; `None` if it does not.
+    fn differs_from(&self, new: &Plan) -> Option<String> {
+        let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        let mut diffs = Vec::new();
+        if self.sources != new.sources {
+            diffs.push(format!("sources {} (now {})", show(&self.sources), show(&new.sources)));
+        }
+        if self.waveforms != new.waveforms {
+            diffs.push(format!("--waveforms {} (now {})", show(&self.waveforms), show(&new.waveforms)));
+        }
+        if self.captions != new.captions {
+            diffs.push(format!("--captions {} (now {})", show(&self.captions), show(&new.captions)));
+        }
+        if self.batching != new.batching {
+            diffs.push(format!("batching {} (now {})", show(&self.batching), show(&new.batching)));
+        }
+        if self.f16 != new.f16 {
+            diffs.push(format!("--f16 {} (now {})", self.f16, new.f16));
+        }
+        if self.add != new.add {
+            diffs.push(format!("index add {} (now {})", self.add, new.add));
+        }
+        (!diffs.is_empty()).then(|| diffs.join("; "))
+    }
 }
 
 impl Parts {
-    fn open(dir: &Path, identity: &ModelIdentity, mode: BuildMode) -> Result<Self> {
+    fn open(dir: &Path, plan: Plan) -> Result<Self> {
         let plan_path = dir.join("plan.json");
-        let plan = Plan { model_sha256: identity.sha256.clone(), model: identity.name(), add: mode == BuildMode::Add };
         let mut done = Vec::new();
         let mut next = 1;
         if plan_path.is_file() {
@@ -290,6 +344,15 @@ impl Parts {
                     format!(
                         "holds an unfinished build by another model, {}: finish it with that model, or remove the folder",
                         old.model
+                    ),
+                ));
+            }
+            if let Some(diff) = old.differs_from(&plan) {
+                return Err(Error::file(
+                    dir,
+                    format!(
+                        "holds an unfinished build started with other sources or options: {diff}; \
+                         run it again as it was started, or remove the folder"
                     ),
                 ));
             }
@@ -360,6 +423,8 @@ fn plan(
     for source in sources {
         for mut e in entries_of(source)? {
             if let Some(w) = packed.get(&e.clip.audio_id) {
+                e.packed_rate =
+                    waveforms.filter(|p| extension(p) == "parquet").map(|p| (w.sample_rate, p.to_path_buf()));
                 e.clip.hdf5_path = Some(w.hdf5_path.clone());
                 e.clip.source_file = e.clip.source_file.or(w.source_file.clone());
                 e.clip.duration = e.clip.duration.or(Some(w.duration));
@@ -389,13 +454,22 @@ fn plan(
             entries.push(e);
         }
     }
+    // Shards hold no rate of their own: a table that records another one (or none) would give the
+    // model audio at the wrong speed, and `serve` would play it at the wrong pitch.
     for e in &entries {
-        let Some(w) = e.clip.hdf5_path.as_ref().and_then(|_| packed.get(&e.clip.audio_id)) else { continue };
-        if w.sample_rate != rate && w.sample_rate != 0 {
+        let Some((packed_at, table)) = e.clip.hdf5_path.as_ref().and(e.packed_rate.as_ref()) else { continue };
+        if *packed_at == 0 {
             return Err(Error::item(
-                waveforms.unwrap_or(Path::new("")),
-                &w.audio_id,
-                format!("packed at {} Hz, but the model's front end runs at {rate} Hz", w.sample_rate),
+                table,
+                &e.clip.audio_id,
+                format!("records no sample rate (0 Hz) for it; the model's front end runs at {rate} Hz: pack it again"),
+            ));
+        }
+        if *packed_at != rate {
+            return Err(Error::item(
+                table,
+                &e.clip.audio_id,
+                format!("packed at {packed_at} Hz, but the model's front end runs at {rate} Hz: pack at {rate} Hz"),
             ));
         }
     }
@@ -449,6 +523,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
             .map(|(id, path)| Entry {
                 clip: IndexClip { source_file: Some(path.to_string_lossy().into_owned()), ..clip(id) },
                 file: Some(path),
+                packed_rate: None,
             })
             .collect());
     }
@@ -459,7 +534,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
         "parquet" => {
             let names = crate::table::column_names(source)?;
             match Table::detect(names.iter().map(|s| s.as_str())) {
-                Some(Table::Waveforms) => Ok(packed_entries(waveform_entries(source)?)),
+                Some(Table::Waveforms) => Ok(packed_entries(waveform_entries(source)?, Some(source))),
                 Some(Table::Clips) => Ok(crate::table::read_clips(source)?
                     .into_iter()
                     .map(|c| {
@@ -471,6 +546,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
                                 ..clip(c.audio_id)
                             },
                             file: Some(path),
+                            packed_rate: None,
                         }
                     })
                     .collect()),
@@ -490,7 +566,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
         "csv" | "tsv" => {
             let t = crate::manifest::wav_csv::Tsv::read(source)?;
             if t.column("hdf5_path").is_some() {
-                Ok(packed_entries(waveform_entries(source)?))
+                Ok(packed_entries(waveform_entries(source)?, None))
             } else {
                 let pairs = t.pairs(source, "audio_id", "file_name")?;
                 Ok(pairs
@@ -500,6 +576,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
                         Entry {
                             clip: IndexClip { source_file: Some(path.to_string_lossy().into_owned()), ..clip(id) },
                             file: Some(path),
+                            packed_rate: None,
                         }
                     })
                     .collect())
@@ -511,6 +588,7 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
             Ok(vec![Entry {
                 clip: IndexClip { source_file: Some(path.to_string_lossy().into_owned()), ..clip(id) },
                 file: Some(path),
+                packed_rate: None,
             }])
         }
         _ => Err(Error::file(
@@ -520,9 +598,11 @@ fn entries_of(source: &Path) -> Result<Vec<Entry>> {
     }
 }
 
-fn packed_entries(rows: Vec<WaveformEntry>) -> Vec<Entry> {
+/// The clips of a waveform index; `table`: a waveforms table, whose recorded rates are checked.
+fn packed_entries(rows: Vec<WaveformEntry>, table: Option<&Path>) -> Vec<Entry> {
     rows.into_iter()
         .map(|w| Entry {
+            packed_rate: table.map(|t| (w.sample_rate, t.to_path_buf())),
             clip: IndexClip {
                 audio_id: w.audio_id,
                 source_file: w.source_file,
@@ -593,7 +673,7 @@ impl Grouped {
                 let file = file.map(|f| crate::paths::resolve(table, &f));
                 clip.captions = Some(sorted(&captions));
                 clip.source_file = file.as_ref().map(|f| f.to_string_lossy().into_owned());
-                Entry { clip, file }
+                Entry { clip, file, packed_rate: None }
             })
             .collect()
     }

@@ -68,7 +68,8 @@ pub fn embed<B: Backend>(m: &QueryModel<'_, B>, queries: &[Query], batch: usize)
 }
 
 /// Query embeddings computed elsewhere: `Q.npy` [n, dim] (float32), named by the `Q.parquet` of an
-/// `embed` output beside it (its captions, else its audio_ids), else `query-1`, `query-2`, …
+/// `embed` output beside it (its captions, else its audio_ids), else `query-1`, `query-2`, …; each row
+/// L2-normalised, so scores are cosines.
 pub fn read_embeddings(path: &Path, dim: usize) -> Result<(Vec<String>, Vec<f32>)> {
     let a = crate::npy::read_f32(path)?;
     let n = match a.shape[..] {
@@ -84,6 +85,19 @@ pub fn read_embeddings(path: &Path, dim: usize) -> Result<(Vec<String>, Vec<f32>
     if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
         return Err(Error::file(path, format!("query {} has a non-finite value", i / dim + 1)));
     }
+    // Scores are cosines, as for every other query: each row is L2-normalised here (embeddings from
+    // elsewhere need not be). Rows already of unit length (an `embed` output) are kept as they are,
+    // so they score exactly as the same captions searched by text. An all-zero row has no direction.
+    let mut data = a.data;
+    for (i, row) in data.chunks_mut(dim).enumerate() {
+        let norm = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return Err(Error::file(path, format!("query {} is all zeros (no direction to search)", i + 1)));
+        }
+        if (norm - 1.0).abs() > 1e-6 {
+            row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+        }
+    }
     let table = path.with_extension("parquet");
     let names = if table.is_file() {
         let rows = crate::table::read_embedding_ids(&table)?;
@@ -94,7 +108,7 @@ pub fn read_embeddings(path: &Path, dim: usize) -> Result<(Vec<String>, Vec<f32>
     } else {
         (1..=n).map(|i| format!("query-{i}")).collect()
     };
-    Ok((names, a.data))
+    Ok((names, data))
 }
 
 /// One query's results.

@@ -10,8 +10,9 @@
 //! GET  /audio/{row}             clip `row` of the index as a 16-bit WAV (from its shard or its source file)
 //! ```
 //! Only clips the index names are ever read: a request carries a row number, never a path. The model
-//! runs on one worker thread (requests queue for it); searches, decoding and WAV encoding run on
-//! tokio's blocking pool.
+//! runs on one worker thread (requests queue for it; a panic there fails that request only);
+//! searches, decoding (bounded by the decoded duration) and WAV encoding run on tokio's blocking
+//! pool.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,6 +41,9 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// The largest audio upload taken, in bytes.
     pub max_upload: usize,
+    /// The longest upload taken, in seconds of decoded audio (a small compressed file can decode
+    /// into hours): decoding stops there and the request is refused.
+    pub max_upload_seconds: f64,
     /// The most hits a request may ask for.
     pub max_k: usize,
 }
@@ -84,16 +88,7 @@ where
         .name("model".into())
         .spawn(move || {
             let qm = QueryModel { model: &model, tokenizer: Some(&tokenizer) };
-            for job in rx {
-                match job {
-                    Job::Text(t, reply) => {
-                        let _ = reply.send(query::embed(&qm, &[IndexQuery::Text(t)], 1));
-                    }
-                    Job::Audio(w, reply) => {
-                        let _ = reply.send(model.audio(&[&w]));
-                    }
-                }
-            }
+            run_jobs(rx, |t| query::embed(&qm, &[IndexQuery::Text(t)], 1), |w| model.audio(&[&w]));
         })
         .map_err(|e| Error::Internal(format!("starting the model thread: {e}")))?;
     let packed = WaveformReader::from_pairs(
@@ -137,6 +132,29 @@ where
             .await
             .map_err(|e| Error::Internal(format!("server: {e}")))
     })
+}
+
+/// The model thread's loop: each job's answer, or its failure. A panic while embedding is that
+/// request's error and the thread goes on, so one bad request cannot stop every later search.
+fn run_jobs(
+    rx: std::sync::mpsc::Receiver<Job>,
+    text: impl Fn(String) -> Result<Vec<f32>>,
+    audio: impl Fn(Vec<f32>) -> Result<Vec<f32>>,
+) {
+    let isolated = |f: &dyn Fn() -> Result<Vec<f32>>| {
+        crate::isolate::isolate("embedding", f)
+            .unwrap_or_else(|m| Err(Error::Internal(m.replace("the decoder panicked", "the model panicked"))))
+    };
+    for job in rx {
+        match job {
+            Job::Text(t, reply) => {
+                let _ = reply.send(isolated(&|| text(t.clone())));
+            }
+            Job::Audio(w, reply) => {
+                let _ = reply.send(isolated(&|| audio(w.clone())));
+            }
+        }
+    }
 }
 
 /// An error as the page sees it: a status and `{"error": message}`.
@@ -266,15 +284,27 @@ async fn search_audio(
         .take(8)
         .collect();
     let rate = s.sample_rate;
+    let max_seconds = s.opts.max_upload_seconds;
+    // Decoded on the blocking pool, never on the model's thread; a panic in the decoder is this
+    // request's failure (decode_mono_at_most isolates it).
     let wave = tokio::task::spawn_blocking(move || -> std::result::Result<Vec<f32>, String> {
         let mut tmp = tempfile::Builder::new().suffix(&format!(".{ext}")).tempfile().map_err(|e| e.to_string())?;
         std::io::Write::write_all(&mut tmp, &body).map_err(|e| e.to_string())?;
-        let d = crate::audio::decode_mono(tmp.path(), Some(rate)).map_err(|e| e.0)?;
+        let d = crate::audio::decode::decode_mono_at_most(tmp.path(), Some(rate), max_seconds).map_err(|e| e.0)?;
         Ok(d.samples)
     })
     .await
     .map_err(internal)?
-    .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("{name}: not audio that can be decoded ({e})")))?;
+    .map_err(|e| {
+        if e.starts_with(crate::audio::decode::TOO_LONG) {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{name}: the audio is longer than this server takes ({max_seconds} s)"),
+            )
+        } else {
+            ApiError(StatusCode::BAD_REQUEST, format!("{name}: not audio that can be decoded ({e})"))
+        }
+    })?;
     if wave.is_empty() {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("{name}: no audio samples")));
     }
@@ -315,4 +345,32 @@ fn wav_of(s: &AppState, row: usize) -> std::result::Result<Vec<u8>, ApiError> {
     }
     w.finalize().map_err(internal)?;
     Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_embedding_fails_that_request_and_the_next_one_works() {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let worker = std::thread::spawn(move || {
+            run_jobs(
+                rx,
+                |t| if t == "boom" { panic!("bad input") } else { Ok(vec![t.len() as f32]) },
+                |w| Ok(vec![w.len() as f32]),
+            )
+        });
+        let ask = |job: fn(tokio::sync::oneshot::Sender<Result<Vec<f32>>>) -> Job| {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            tx.send(job(reply)).unwrap();
+            answer.blocking_recv().expect("the model thread answers")
+        };
+        let err = ask(|r| Job::Text("boom".into(), r)).unwrap_err();
+        assert!(err.to_string().contains("bad input"), "{err}");
+        assert_eq!(ask(|r| Job::Text("four".into(), r)).unwrap(), vec![4.0]);
+        assert_eq!(ask(|r| Job::Audio(vec![0.0; 3], r)).unwrap(), vec![3.0]);
+        drop(tx);
+        worker.join().unwrap();
+    }
 }

@@ -107,6 +107,11 @@ pub struct LoopConfig {
     /// Clips per forward pass in validation.
     #[serde(default = "default_val_batch")]
     pub val_batch_size: usize,
+    /// Validation batches zero-pad clips to the longest, as the reference's do (its numbers
+    /// exactly); by default only clips of one length share a forward pass, so the metrics do not
+    /// depend on `val_batch_size`.
+    #[serde(default)]
+    pub padded_val_batches: bool,
     pub seed: u64,
     /// Threads preparing batches (decode, crop, log-mel, tokenise) ahead of the model.
     #[serde(default = "default_workers")]

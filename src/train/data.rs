@@ -164,42 +164,101 @@ impl TrainSource {
 }
 
 /// Batches `start..end` prepared by background threads and handed out in order.
-pub struct Loader {
-    rx: Option<Receiver<(u64, Result<TrainBatch>)>>,
-    pending: BTreeMap<u64, Result<TrainBatch>>,
+pub type Loader = Prefetch<TrainBatch>;
+
+impl Prefetch<TrainBatch> {
+    pub fn new(source: Arc<TrainSource>, start: u64, end: u64, workers: usize) -> Self {
+        let names = source.clone();
+        Prefetch::start(
+            move |i| source.prepare(i),
+            move |i| {
+                let ids: Vec<&str> =
+                    names.plan(i).items.iter().map(|&(c, _, _)| names.clips[c].audio_id.as_str()).collect();
+                ids.join(", ")
+            },
+            start,
+            end,
+            workers,
+        )
+    }
+}
+
+/// Items `start..end` made by `workers` background threads and handed out in order. At most
+/// `2 × workers` items wait beyond the next one to hand out, however slow the consumer or however
+/// far one item lags; a panic while making an item is that item's error, naming it.
+pub struct Prefetch<T> {
+    rx: Option<Receiver<(u64, Result<T>)>>,
+    pending: BTreeMap<u64, Result<T>>,
     next: u64,
+    /// The next item to hand out, as the workers see it (they take no item past its window).
+    handed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Loader {
-    pub fn new(source: Arc<TrainSource>, start: u64, end: u64, workers: usize) -> Self {
-        let (tx, rx) = sync_channel(workers * 2);
+impl<T: Send + 'static> Prefetch<T> {
+    /// `make(i)` makes item `i`; `name(i)` says what it holds, for the error when `make` panics.
+    pub fn start(
+        make: impl Fn(u64) -> Result<T> + Send + Sync + 'static,
+        name: impl Fn(u64) -> String + Send + Sync + 'static,
+        start: u64,
+        end: u64,
+        workers: usize,
+    ) -> Self {
+        let workers = workers.max(1);
+        let window = 2 * workers as u64;
+        let (tx, rx) = sync_channel(window as usize);
         let counter = Arc::new(AtomicU64::new(start));
+        let handed = Arc::new(AtomicU64::new(start));
         let stop = Arc::new(AtomicBool::new(false));
+        let (make, name) = (Arc::new(make), Arc::new(name));
         let threads = (0..workers)
             .map(|_| {
-                let (tx, counter, stop, source) = (tx.clone(), counter.clone(), stop.clone(), source.clone());
+                let (tx, counter, handed, stop) = (tx.clone(), counter.clone(), handed.clone(), stop.clone());
+                let (make, name) = (make.clone(), name.clone());
                 std::thread::spawn(move || loop {
                     let i = counter.fetch_add(1, Ordering::SeqCst);
-                    if i >= end || stop.load(Ordering::SeqCst) {
+                    if i >= end {
                         break;
                     }
-                    // The log-mel of a batch runs on rayon's pool; one batch per worker at a time.
-                    if tx.send((i, source.prepare(i))).is_err() {
+                    // Wait for the consumer to come within the window: the items held (in the
+                    // channel and the reorder map) stay bounded.
+                    while i >= handed.load(Ordering::SeqCst) + window {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let item = crate::isolate::isolate("preparing a batch", || make(i)).unwrap_or_else(|panic| {
+                        Err(Error::Training {
+                            iteration: i + 1,
+                            msg: format!(
+                                "a data worker failed ({}) on batch {} (clips: {})",
+                                panic.replace("the decoder panicked", "it panicked"),
+                                i + 1,
+                                crate::isolate::isolate("naming the clips", || name(i))
+                                    .unwrap_or_else(|_| "unknown".into())
+                            ),
+                        })
+                    });
+                    if tx.send((i, item)).is_err() {
                         break;
                     }
                 })
             })
             .collect();
-        Self { rx: Some(rx), pending: BTreeMap::new(), next: start, stop, threads }
+        Self { rx: Some(rx), pending: BTreeMap::new(), next: start, handed, stop, threads }
     }
 
-    /// The next batch in order (None when the range is done).
-    pub fn next_batch(&mut self) -> Option<Result<TrainBatch>> {
+    /// The next item in order (None when the range is done).
+    pub fn next_batch(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(b) = self.pending.remove(&self.next) {
                 self.next += 1;
+                self.handed.store(self.next, Ordering::SeqCst);
                 return Some(b);
             }
             match self.rx.as_ref()?.recv() {
@@ -210,9 +269,14 @@ impl Loader {
             }
         }
     }
+
+    /// Items made and not yet handed out (in the reorder map).
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
 }
 
-impl Drop for Loader {
+impl<T> Drop for Prefetch<T> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Workers blocked on a full channel get an error once the receiver is gone, and stop.
@@ -220,5 +284,57 @@ impl Drop for Loader {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_worker_is_an_error_naming_the_batch_and_its_clips() {
+        let mut p = Prefetch::start(
+            |i| if i == 3 { panic!("corrupt shard") } else { Ok(i) },
+            |i| format!("clip-{i}a.wav, clip-{i}b.wav"),
+            0,
+            6,
+            2,
+        );
+        for want in 0..3 {
+            assert_eq!(p.next_batch().unwrap().unwrap(), want);
+        }
+        let err = p.next_batch().unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("iteration 4") && err.contains("corrupt shard") && err.contains("clip-3a.wav, clip-3b.wav"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn items_waiting_stay_within_the_window_when_one_lags() {
+        // Item 0 is slow: the others may not pile up behind it.
+        let made = Arc::new(AtomicU64::new(0));
+        let counted = made.clone();
+        let mut p = Prefetch::start(
+            move |i| {
+                if i == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(i)
+            },
+            |i| i.to_string(),
+            0,
+            1000,
+            3,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Item 0 is still being made; at most the window (2 × 3) beyond it were started.
+        assert!(made.load(Ordering::SeqCst) <= 6, "{} items made ahead", made.load(Ordering::SeqCst));
+        for want in 0..1000 {
+            assert_eq!(p.next_batch().unwrap().unwrap(), want);
+            assert!(p.waiting() <= 6, "{} items waiting", p.waiting());
+        }
+        assert!(p.next_batch().is_none());
     }
 }

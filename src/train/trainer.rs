@@ -26,6 +26,7 @@ pub use super::run::{TrainState, TOKENIZER_FILES};
 use crate::error::{Error, Result};
 use crate::eval::metrics::Metrics;
 use crate::eval::{evaluate_model, join, EvalSet};
+use crate::model::checkpoint::Batching;
 use crate::model::clap::{Clap, ClapConfig};
 use crate::model::tokenizer::CaptionTokenizer;
 
@@ -477,7 +478,9 @@ pub fn train_on<B: AutodiffBackend>(
         if validate {
             on(Event::Validating { iteration: i + 1 });
             let inner = model.valid();
-            let eval = evaluate_model(&inner, &val, &logmel, &tokenizer, cfg.train.val_batch_size, &device, |_| {})?;
+            let batching = if cfg.train.padded_val_batches { Batching::Padded } else { Batching::EqualLengths };
+            let eval =
+                evaluate_model(&inner, &val, &logmel, &tokenizer, cfg.train.val_batch_size, batching, &device, |_| {})?;
             let score = eval.metrics.t2a.geometric_mean_r1_r5_r10;
             let best = state.best_score.is_none_or(|b| score > b);
             if best {

@@ -64,8 +64,8 @@ fn hits(json: &str) -> Vec<(String, Vec<(String, f64)>)> {
         .collect()
 }
 
-/// numpy's brute force: for each query row of Q, the k best rows of the index by inner product
-/// (ties to the lower row), as (audio_id, score).
+/// numpy's brute force: for each query row of Q (L2-normalised), the k best rows of the index by
+/// inner product (ties to the lower row), as (audio_id, score).
 fn numpy_top_k(index: &Path, queries: &Path, k: usize) -> Vec<Vec<(String, f64)>> {
     let ids: Vec<String> = clips_of(index).into_iter().map(|c| c.audio_id).collect();
     let script = r#"
@@ -73,6 +73,7 @@ import json, sys
 import numpy as np
 x = np.load(sys.argv[1]).astype(np.float32)
 q = np.load(sys.argv[2]).astype(np.float32)
+q = q / np.linalg.norm(q, axis=1, keepdims=True)  # queries are cosines, as search normalises them
 k = int(sys.argv[3])
 s = q @ x.T
 out = []
@@ -407,4 +408,46 @@ fn classify_labels_files_folders_and_an_index_alike() {
     args.extend_from_slice(&MODEL);
     let err = run_in(dir, &args).2;
     assert!(err.contains("bad.csv:2"), "{err}");
+}
+
+/// A waveform table at another rate (or none) than the model's is refused; query embeddings from
+/// elsewhere are normalised (scores are cosines); a resumed build with other sources is refused.
+#[test]
+fn rates_query_norms_and_resumed_plans_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    collection(dir, 6);
+    ok_in(dir, &["scan", "sounds", "-r", "-o", "wav.csv"]);
+    ok_in(dir, &["pack", "wav.csv", "-o", "p16", "--sample-rate", "16000"]);
+    // The 32 kHz model on 16 kHz shards: refused, naming the table, the clip and both rates.
+    let err = run_in(dir, &build_args(&["p16/waveforms.parquet", "-o", "ix16"])).2;
+    assert!(err.contains("waveforms.parquet") && err.contains("16000 Hz") && err.contains("32000 Hz"), "{err}");
+    assert!(!dir.join("ix16/index.json").exists());
+    // A table that records 0 Hz is refused too (it used to pass unchecked).
+    let mut rows = clap_tools::table::read_waveforms(&dir.join("p16/waveforms.parquet")).unwrap();
+    rows.iter_mut().for_each(|w| w.sample_rate = 0);
+    clap_tools::table::write_waveforms(&dir.join("p16/zero.parquet"), &rows).unwrap();
+    let err = run_in(dir, &build_args(&["p16/zero.parquet", "-o", "ix0"])).2;
+    assert!(err.contains("zero.parquet") && err.contains("0 Hz"), "{err}");
+
+    // Query embeddings are normalised: a scaled clip embedding finds its clip with cosine 1.
+    ok_in(dir, &build_args(&["sounds", "-o", "ix"]));
+    let emb = clap_tools::npy::read_f32(&dir.join("ix/embeddings.npy")).unwrap();
+    let dim = emb.shape[1];
+    let scaled: Vec<f32> = emb.data[2 * dim..3 * dim].iter().map(|v| v * 7.5).collect();
+    clap_tools::npy::write_f32(&dir.join("q.npy"), &[1, dim], &scaled).unwrap();
+    let got = hits(&ok_in(dir, &["search", "ix", "--query-embeddings", "q.npy", "-k", "1", "--json"]));
+    let ids: Vec<String> = clips_of(&dir.join("ix")).into_iter().map(|c| c.audio_id).collect();
+    assert_eq!(got[0].1[0].0, ids[2]);
+    assert!((got[0].1[0].1 - 1.0).abs() < 1e-5, "a cosine, not 7.5: {:?}", got[0].1[0]);
+
+    // An unfinished build of the same model over other sources: the resume is refused by name.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ix/index.json")).unwrap()).unwrap();
+    let sha = manifest["model"]["sha256"].as_str().expect("the index records its model's hash");
+    std::fs::create_dir_all(dir.join("ix2/build")).unwrap();
+    let plan = serde_json::json!({"model_sha256": sha, "model": "m", "add": false, "sources": ["/elsewhere"]});
+    std::fs::write(dir.join("ix2/build/plan.json"), plan.to_string()).unwrap();
+    let err = run_in(dir, &build_args(&["sounds", "-o", "ix2"])).2;
+    assert!(err.contains("other sources or options") && err.contains("/elsewhere"), "{err}");
 }

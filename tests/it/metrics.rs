@@ -210,3 +210,38 @@ fn relevance_matches_the_2025_baseline() {
     }
     assert_eq!(seen, 3, "the three fixture cases");
 }
+
+/// The meaning of a pairs file comes from its header (or `--pairs-kind`), never from how many
+/// columns it covers: one relevant clip per query, every clip judged, is still queries.
+#[test]
+fn pairs_take_their_meaning_from_the_header_not_their_coverage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let sims = dir.join("s.npy");
+    // 3 rows × 3 columns; each row's relevant clip is the diagonal.
+    write_f32(&sims, &[3, 3], &[0.9, 0.1, 0.5, 0.2, 0.3, 0.8, 0.4, 0.6, 0.7]).unwrap();
+    let score = |header: &str, extra: &[&str]| {
+        let pairs = dir.join("p.csv");
+        std::fs::write(&pairs, format!("{header}\n0,0\n1,1\n2,2\n")).unwrap();
+        let mut args = vec!["metrics", "--sims", s(&sims), "--pairs", s(&pairs), "--json"];
+        args.extend_from_slice(extra);
+        crate::common::run(&args)
+    };
+    let (good, out, err) = score("query,clip", &[]);
+    assert!(good, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v.get("relevance").is_some() && v.get("t2a").is_none(), "queries are scored by relevance: {v}");
+    let (good, out, err) = score("caption,clip", &[]);
+    assert!(good, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(v.get("t2a").is_some() && v.get("relevance").is_none(), "captions are scored both ways: {v}");
+    // A bare row,column file says nothing: the kind must be given.
+    let (good, _, err) = score("row,column", &[]);
+    assert!(!good && err.contains("p.csv") && err.contains("kind"), "{err}");
+    let (good, out, err) = score("row,column", &["--pairs-kind", "queries"]);
+    assert!(good, "{err}");
+    assert!(serde_json::from_str::<Value>(&out).unwrap().get("relevance").is_some());
+    // A kind that contradicts the header is an error.
+    let (good, _, err) = score("caption,clip", &["--pairs-kind", "queries"]);
+    assert!(!good && err.contains("p.csv") && err.contains("header says caption"), "{err}");
+}

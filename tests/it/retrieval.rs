@@ -191,7 +191,7 @@ fn a_retrieval_set_goes_through_import_pack_and_eval() {
     assert!(!good && err.contains("--audio-dir") && err.contains("--waveforms"), "{err}");
 
     // Submissions, read back with pandas as the challenge reads them.
-    for (format, label) in [("2025", "Doe_INST_task6_1"), ("2024", "Doe_INST_task6_2")] {
+    for (format, label) in [("2025", "Doe_INST_task6_1"), ("2024", "Doe_INST_task8_2")] {
         let (good, stdout, stderr) = submit("submission", &["--format", format, "--label", label]);
         assert!(good, "{stderr}");
         assert!(stdout.contains(&format!("{label}.output.csv")) && stdout.contains(&format!("{label}.meta.yaml")));
@@ -202,7 +202,7 @@ s = pd.read_csv("submission/Doe_INST_task6_1.output.csv").set_index("index")
 assert s.shape == (3, 12), s.shape
 assert list(s.index) == ["A bird sings in the rain.", "Water flows, fast and loud.", "Someone types."]
 assert "it's raining.wav" in s.columns and "filler, 3.wav" in s.columns
-t = pd.read_csv("submission/Doe_INST_task6_2.output.csv")
+t = pd.read_csv("submission/Doe_INST_task8_2.output.csv")
 assert list(t.columns) == ["caption"] + [f"fname_{i}" for i in range(1, 11)], list(t.columns)
 for (_, row), (q, scores) in zip(t.iterrows(), s.iterrows()):
     assert row["caption"] == q
@@ -219,7 +219,7 @@ print("ok")
     let (good, _, err) = submit("from_dir", &["--audio-dir", "retrieval_audio"]);
     assert!(good, "{err}");
     let header = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap().lines().next().unwrap().to_string();
-    assert_eq!(header("from_dir/clap-tools_task6_1.output.csv"), header("submission/Doe_INST_task6_1.output.csv"));
+    assert_eq!(header("from_dir/Lastname_INST_task6_1.output.csv"), header("submission/Doe_INST_task6_1.output.csv"));
     let (good, _, err) = submit("sub2", &["--label", "a/b"]);
     assert!(!good && err.contains("--label") && err.contains("a/b"), "{err}");
     std::fs::write(dir.join("notdir"), "keep").unwrap();
@@ -309,7 +309,8 @@ fn captions_with_relevance_give_both_sets_of_figures() {
         ("row,col\n0,1\n", "pairs.csv"),
     ] {
         std::fs::write(dir.join("pairs.csv"), pairs).unwrap();
-        let (good, _, err) = run_in(dir, &["metrics", "--sims", "sims.npy", "--pairs", "pairs.csv"]);
+        let (good, _, err) =
+            run_in(dir, &["metrics", "--sims", "sims.npy", "--pairs", "pairs.csv", "--pairs-kind", "queries"]);
         assert!(!good && err.contains(want), "{pairs}: {err}");
     }
     let pq = clap_tools::table::read_batches(&dir.join("pq.parquet")).unwrap();
@@ -369,4 +370,170 @@ fn bad_judgements_are_named_by_file_and_line() {
     assert!(err.contains("bad.csv:3") && err.contains("already has judgements (line 2)"), "{err}");
     let err = import("query,files\n");
     assert!(err.contains("audio_filenames"), "{err}");
+}
+
+/// A clip's embedding is its own whatever it is batched with (only clips of one length share a
+/// forward pass); the reference's zero-padded batches (`Batching::Padded`) move it.
+#[test]
+fn a_clip_embeds_the_same_alone_and_batched_with_longer_and_shorter_clips() {
+    use clap_tools::model::checkpoint::{Batching, Embedder, ModelSource};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, bert) = {
+        let dir = tmp.path();
+        let bert = dir.join("bert");
+        std::fs::create_dir_all(&bert).unwrap();
+        std::fs::copy(model("text/bert/config.json"), bert.join("config.json")).unwrap();
+        (model("checkpoint/reference.pth"), bert)
+    };
+    let source = ModelSource { checkpoint: ckpt, text_encoder: Some(bert), sample_rate: 32000, audio_encoder: None };
+    let mut e =
+        Embedder::<clap_tools_backends::Selected>::load(&source, clap_tools_backends::default_device()).unwrap();
+    // Deterministic chirps of three lengths (0.6 s, 1.3 s, 2.1 s at 32 kHz).
+    let chirp = |n: usize, f0: f32| -> Vec<f32> {
+        (0..n).map(|i| (i as f32 / 32000.0 * (f0 + 0.02 * i as f32)).sin() * 0.4).collect()
+    };
+    let (short, mid, long) = (chirp(19200, 300.0), chirp(41600, 550.0), chirp(67200, 900.0));
+    let dim = e.dim();
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let alone = e.audio(&[&mid]).unwrap();
+    for batch in [vec![&short, &mid, &long], vec![&long, &mid], vec![&mid, &short, &mid, &long]] {
+        let refs: Vec<&[f32]> = batch.iter().map(|w| w.as_slice()).collect();
+        let got = e.audio(&refs).unwrap();
+        let row = batch.iter().position(|w| std::ptr::eq(*w, &mid)).unwrap();
+        let d = worst(&alone, &got[row * dim..(row + 1) * dim]);
+        assert!(d <= 1e-6, "batched with other lengths, the embedding moved by {d}");
+    }
+    // The reference's padded batches move it (what the default avoids).
+    e.batching = Batching::Padded;
+    let padded = e.audio(&[&mid, &long]).unwrap();
+    assert!(worst(&alone, &padded[..dim]) > 1e-5, "padding to a longer clip should move the embedding");
+}
+
+/// `eval` gives the same metrics at batch sizes 1, 8 and 32, and the 2025 submission's matrix at the
+/// default batch size equals the per-clip scores.
+#[test]
+fn metrics_and_submissions_do_not_depend_on_the_batch_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    retrieval_set(dir);
+    let (ckpt, bert) = pack_and_model(dir);
+    let m = ["--checkpoint", s(&ckpt), "--text-encoder", s(&bert)];
+    let eval = |batch: &str| -> serde_json::Value {
+        let mut args = vec!["eval"];
+        args.extend_from_slice(&m);
+        args.extend_from_slice(&["--queries", "retrieval_captions.csv", "--relevance", "metadata_eval.csv"]);
+        args.extend_from_slice(&["--waveforms", "packed/waveforms.parquet", "--json", "--batch-size", batch]);
+        serde_json::from_str(&ok_in(dir, &args)).unwrap()
+    };
+    let one = eval("1");
+    for batch in ["8", "32"] {
+        assert_eq!(eval(batch)["relevance"], one["relevance"], "batch size {batch}");
+    }
+    let submit = |out: &str, extra: &[&str]| {
+        let mut args = vec!["submit"];
+        args.extend_from_slice(&m);
+        args.extend_from_slice(&["--queries", "retrieval_captions.csv", "--waveforms", "packed/waveforms.parquet"]);
+        args.extend_from_slice(&["-o", out]);
+        args.extend_from_slice(extra);
+        ok_in(dir, &args);
+        let text = std::fs::read_to_string(dir.join(out).join("Lastname_INST_task6_1.output.csv")).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        r.records()
+            .map(|rec| rec.unwrap().iter().skip(1).map(|v| v.parse::<f64>().unwrap()).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
+    };
+    let per_clip = submit("per_clip", &["--batch-size", "1"]);
+    let default = submit("default", &[]);
+    for (a, b) in per_clip.iter().zip(&default) {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cosine = dot / (norm(a) * norm(b));
+        assert!(cosine >= 0.9999, "row cosine {cosine}");
+    }
+    assert_eq!(per_clip, default);
+}
+
+/// Each year's submission: the label's task, the evaluation set's own file names (a clip stored
+/// as `Stream_ Honiton.wav` is `Stream: Honiton.wav` in the set), read back the way the baselines
+/// read them; the meta file's submission and system blocks.
+#[test]
+fn submissions_name_clips_and_tasks_as_each_year_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    retrieval_set(dir);
+    let (ckpt, bert) = pack_and_model(dir);
+    // The set's own listing of its files (as retrieval_audio_metadata.csv has it).
+    let mut listing = String::from("file_name,keywords\n");
+    for i in 0..8 {
+        listing += &format!("\"filler, {i}.wav\",x\n");
+    }
+    listing += "bird_in_rain.wav,x\nStream: Honiton.wav,x\nit's raining.wav,x\nplain.wav,x\n";
+    std::fs::write(dir.join("retrieval_audio_metadata.csv"), listing).unwrap();
+    let submit = |out: &str, extra: &[&str]| {
+        let mut args = vec!["submit", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert)];
+        args.extend_from_slice(&["--queries", "retrieval_captions.csv", "--waveforms", "packed/waveforms.parquet"]);
+        args.extend_from_slice(&["--names", "retrieval_audio_metadata.csv", "-o", out]);
+        args.extend_from_slice(extra);
+        run_in(dir, &args)
+    };
+    for (year, label) in [("2022", "Doe_INST_task6b_1"), ("2023", "Doe_INST_task6b_2"), ("2024", "Doe_INST_task8_1")] {
+        let (good, _, err) = submit(&format!("s{year}"), &["--format", year, "--label", label]);
+        assert!(good, "{year}: {err}");
+    }
+    let (good, _, err) = submit("s2025", &[]);
+    assert!(good, "{err}");
+    assert!(dir.join("s2025/Lastname_INST_task6_1.output.csv").is_file());
+    // A label with another year's task is refused, naming the right one.
+    let (good, _, err) = submit("bad", &["--format", "2024", "--label", "Doe_INST_task6_1"]);
+    assert!(!good && err.contains("_task8_N") && err.contains("Lastname_INST_task8_1"), "{err}");
+    // A listing without some clip is refused, naming it.
+    std::fs::write(dir.join("partial.csv"), "file_name\nbird_in_rain.wav\n").unwrap();
+    let mut args = vec!["submit", "--checkpoint", s(&ckpt), "--text-encoder", s(&bert)];
+    args.extend_from_slice(&["--queries", "retrieval_captions.csv", "--waveforms", "packed/waveforms.parquet"]);
+    args.extend_from_slice(&["--names", "partial.csv", "-o", "partial"]);
+    let (good, _, err) = run_in(dir, &args);
+    assert!(!good && err.contains("partial.csv") && err.contains("does not list 11"), "{err}");
+
+    // Read back as the 2025 baseline writes and reads its predictions (pandas, index column), and as
+    // the 2022 baseline's eval_script.py reads the top-10 files (caption, then names by position).
+    let script = r#"
+import pandas as pd
+names = set(pd.read_csv("retrieval_audio_metadata.csv")["file_name"])
+s = pd.read_csv("s2025/Lastname_INST_task6_1.output.csv").set_index("index")
+assert set(s.columns) == names, sorted(set(s.columns) ^ names)
+assert "Stream: Honiton.wav" in s.columns and "Stream_ Honiton.wav" not in s.columns
+for year, label in [("2022", "Doe_INST_task6b_1"), ("2023", "Doe_INST_task6b_2"), ("2024", "Doe_INST_task8_1")]:
+    rows = pd.read_csv(f"s{year}/{label}.output.csv")
+    rows = [list(row) for row in rows.values]
+    for row in rows:
+        assert len(row) == 11 and all(n in names for n in row[1:]), row
+    assert [r[0] for r in rows] == list(s.index)
+print("ok")
+"#;
+    let out = std::process::Command::new(python()).current_dir(dir).args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The meta file: the DCASE submission and system blocks.
+    for (path, label, task) in [
+        ("s2025/Lastname_INST_task6_1.meta.yaml", "Lastname_INST_task6_1", "Task 6"),
+        ("s2024/Doe_INST_task8_1.meta.yaml", "Doe_INST_task8_1", "Task 8"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(path)).unwrap();
+        assert!(text.contains(task), "{text}");
+        let meta: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        let sub = &meta["submission"];
+        assert_eq!(sub["label"], label);
+        assert!(sub["name"].is_string() && sub["abbreviation"].as_str().unwrap().len() <= 10);
+        let author = &sub["authors"][0];
+        for key in ["lastname", "firstname", "email"] {
+            assert_eq!(author[key], "FILL IN", "{key}");
+        }
+        for key in ["abbreviation", "institute", "department", "location"] {
+            assert!(author["affiliation"][key].is_string(), "affiliation.{key}");
+        }
+        assert_eq!(meta["system"]["description"]["input_sampling_rate"], 32000);
+        assert!(meta["system"]["complexity"]["total_parameters"].as_u64().unwrap() > 0);
+        assert!(
+            meta["system"].get("output_format").is_none() && meta["system"]["description"].get("checkpoint").is_none()
+        );
+    }
 }

@@ -172,7 +172,7 @@ fn endpoints_answer_bad_requests_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     indexed(dir);
-    let server = start(dir, &["--max-upload-mb", "0.2"]);
+    let server = start(dir, &["--max-upload-mb", "0.2", "--max-upload-seconds", "1"]);
     let a = server.addr.as_str();
 
     // A text search: hits with the captions table's columns; the caption comes back as data.
@@ -195,8 +195,18 @@ fn endpoints_answer_bad_requests_clearly() {
     assert_eq!(v["hits"][0]["audio_id"], "clip 05.wav");
     assert!((v["hits"][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-4);
 
+    // 1.5 s of audio in 96 kB: under the size limit, over the duration limit.
+    write_wav(&dir.join("long.wav"), 32000, 1, 48000);
+    let long = std::fs::read(dir.join("long.wav")).unwrap();
     // Bad requests: each a status and a message.
-    let cases: [(&str, &str, Vec<u8>, u16, &str); 7] = [
+    let cases: [(&str, &str, Vec<u8>, u16, &str); 8] = [
+        (
+            "POST",
+            "/api/search/audio?name=long.wav",
+            long,
+            413,
+            "long.wav: the audio is longer than this server takes (1 s)",
+        ),
         ("GET", "/audio/12", vec![], 404, "no clip \"12\""),
         ("GET", "/audio/..%2F..%2Fetc%2Fpasswd", vec![], 404, "no clip"),
         ("GET", "/audio/-1", vec![], 404, "no clip"),
