@@ -12,6 +12,13 @@ runs=${1:-5}
 shift || true
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(parallel serial shuffled)
+case "$runs" in ''|*[!0-9]*) echo "test_modes: RUNS must be a number, not '$runs'" >&2; exit 2 ;; esac
+for mode in "${modes[@]}"; do
+    case "$mode" in
+        parallel | serial | shuffled) ;;
+        *) echo "test_modes: unknown mode '$mode' (parallel, serial, shuffled)" >&2; exit 2 ;;
+    esac
+done
 
 bash scripts/setup.sh --python
 export CLAP_TOOLS_PYTHON="$PWD/.venv/bin/python"
@@ -36,7 +43,6 @@ for mode in "${modes[@]}"; do
             # --shuffle is unstable in libtest; RUSTC_BOOTSTRAP lets a stable test binary take it (set for
             # the binaries only: cargo would rebuild everything if the compiler saw it).
             shuffled) seed=${CLAP_TOOLS_SHUFFLE_SEED:-$RANDOM$RANDOM}; args=(-Z unstable-options --shuffle --shuffle-seed "$seed"); boot=(RUSTC_BOOTSTRAP=1) ;;
-            *) echo "test_modes: unknown mode $mode (parallel, serial, shuffled)" >&2; exit 2 ;;
         esac
         start=$(date +%s)
         for entry in "${bins[@]}"; do
