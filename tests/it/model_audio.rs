@@ -271,3 +271,68 @@ impl ReferenceEmbed {
         assert_eq!(a.data, b.data);
     }
 }
+
+/// The 3×3 stride-1 convolution's gradients through burn's autodiff on the CPU backend (the
+/// kernels of `CLAP_TOOLS_KERNELS`, see README "Building") against the definition in f64, on layers
+/// that take each path: Winograd (32 tiles or more per image), im2col, and a single input channel
+/// (whose input gradient burn-flex computes).
+#[test]
+fn conv3x3_gradients_through_autodiff_match_the_definition() {
+    use clap_tools::split::SplitMix64;
+    use clap_tools_backends::burn::backend::Autodiff;
+    use clap_tools_backends::burn::tensor::module::conv2d;
+    use clap_tools_backends::burn::tensor::ops::ConvOptions;
+    type A = Autodiff<Cpu>;
+    let mut rng = SplitMix64::new(3);
+    for (batch, c_in, c_out, h, w) in [(2, 8, 9, 24, 25), (3, 10, 12, 5, 3), (2, 1, 8, 9, 7)] {
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).collect()
+        };
+        let (xv, wv, bv, gv) =
+            (draw(batch * c_in * h * w), draw(c_out * c_in * 9), draw(c_out), draw(batch * c_out * h * w));
+        fn tensor<const D: usize>(v: &[f32], shape: [usize; D]) -> Tensor<A, D> {
+            Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
+        }
+        let x: Tensor<A, 4> = tensor(&xv, [batch, c_in, h, w]).require_grad();
+        let weight: Tensor<A, 4> = tensor(&wv, [c_out, c_in, 3, 3]).require_grad();
+        let bias: Tensor<A, 1> = tensor(&bv, [c_out]).require_grad();
+        let g: Tensor<A, 4> = tensor(&gv, [batch, c_out, h, w]);
+        let y = conv2d(x.clone(), weight.clone(), Some(bias.clone()), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+        let grads = (y.clone() * g).sum().backward();
+        let values = |t: Tensor<Cpu, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let (y, dx, dw) = (values(y.inner()), values(x.grad(&grads).unwrap()), values(weight.grad(&grads).unwrap()));
+        // The definition: y = b + Σ w·x; dx and dw by the chain rule, in f64.
+        let at = |n: usize, c: usize, yy: usize, xx: usize, ch: usize| ((n * ch + c) * h + yy) * w + xx;
+        let (mut ey, mut edx, mut edw) = (vec![0f64; y.len()], vec![0f64; dx.len()], vec![0f64; dw.len()]);
+        for n in 0..batch {
+            for k in 0..c_out {
+                for oy in 0..h {
+                    for ox in 0..w {
+                        let o = at(n, k, oy, ox, c_out);
+                        ey[o] += bv[k] as f64;
+                        for c in 0..c_in {
+                            for tap in 0..9 {
+                                let (iy, ix) = ((oy + tap / 3).wrapping_sub(1), (ox + tap % 3).wrapping_sub(1));
+                                if iy < h && ix < w {
+                                    let (i, wi) = (at(n, c, iy, ix, c_in), (k * c_in + c) * 9 + tap);
+                                    ey[o] += wv[wi] as f64 * xv[i] as f64;
+                                    edx[i] += wv[wi] as f64 * gv[o] as f64;
+                                    edw[wi] += xv[i] as f64 * gv[o] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (name, ours, exact) in [("output", &y, &ey), ("input gradient", &dx, &edx), ("weight gradient", &dw, &edw)]
+        {
+            let worst = ours.iter().zip(exact.iter()).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max);
+            let scale = exact.iter().fold(1f64, |m, v| m.max(v.abs()));
+            assert!(
+                worst <= 1e-5 * scale,
+                "[{batch}, {c_in}, {h}, {w}] → {c_out}: {name} off by {worst} (largest value {scale})"
+            );
+        }
+    }
+}
