@@ -277,6 +277,7 @@ impl ReferenceEmbed {
 /// that take each path: Winograd (32 tiles or more per image), im2col, and a single input channel
 /// (whose input gradient burn-flex computes).
 #[test]
+#[allow(clippy::needless_range_loop)] // the definition, index by index
 fn conv3x3_gradients_through_autodiff_match_the_definition() {
     use clap_tools::split::SplitMix64;
     use clap_tools_backends::burn::backend::Autodiff;
