@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build needs: libhdf5 for the HDF5 shards (found through pkg-config). The tests
-# (`--python`) also drive the search page in a real browser: Chromium and its WebDriver.
-APT_PACKAGES=(pkg-config libhdf5-dev)
+# Debian packages the build needs: libhdf5 for the HDF5 shards (found through pkg-config), and
+# OpenBLAS, which the CPU kernels load at run time for their matrix products (without it they fall
+# back to the pure-Rust gemm crate, about a third as fast). The tests (`--python`) also drive the
+# search page in a real browser: Chromium and its WebDriver.
+APT_PACKAGES=(pkg-config libhdf5-dev libopenblas0-pthread)
 [ "${1:-}" = "--python" ] && APT_PACKAGES+=(chromium chromium-driver)
 
 missing=()

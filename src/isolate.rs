@@ -12,9 +12,10 @@ thread_local! {
 
 static HOOK: Once = Once::new();
 
-/// Run `f`; a panic inside it is returned as `Err` with its message (prefixed by `what`) instead of
-/// unwinding further. Panics elsewhere are reported as before.
-pub fn isolate<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
+/// Run `f`; a panic inside it is returned as `Err` instead of unwinding further: "`doing`: `who`
+/// panicked (message)", e.g. "decoding: the decoder panicked (…)". Panics elsewhere are reported as
+/// before.
+pub fn isolate<T>(doing: &str, who: &str, f: impl FnOnce() -> T) -> Result<T, String> {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -32,7 +33,7 @@ pub fn isolate<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
-        format!("{what}: the decoder panicked ({msg})")
+        format!("{doing}: {who} panicked ({msg})")
     })
 }
 
@@ -42,9 +43,10 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_an_error_and_the_caller_goes_on() {
-        let r: Result<u32, String> = isolate("decoding x.wav", || panic!("multiply with overflow"));
-        let e = r.unwrap_err();
-        assert!(e.contains("decoding x.wav") && e.contains("panicked") && e.contains("multiply with overflow"), "{e}");
-        assert_eq!(isolate("ok", || 3).unwrap(), 3);
+        let r: Result<u32, String> = isolate("decoding x.wav", "the decoder", || panic!("multiply with overflow"));
+        assert_eq!(r.unwrap_err(), "decoding x.wav: the decoder panicked (multiply with overflow)");
+        let r: Result<u32, String> = isolate("embedding", "the model", || panic!("{}", String::from("shape")));
+        assert_eq!(r.unwrap_err(), "embedding: the model panicked (shape)");
+        assert_eq!(isolate("ok", "it", || 3).unwrap(), 3);
     }
 }

@@ -7,10 +7,13 @@
 //! model, and burn's autodiff, gets them without a change of code.
 //!
 //! `CLAP_TOOLS_KERNELS` chooses, once per process:
-//! - `auto` (default): these kernels, with their loops compiled for AVX2 where the CPU has it;
-//! - `portable`: these kernels, with the loops compiled for the baseline CPU only;
+//! - `auto` (default): these kernels, with their loops compiled for AVX2 where the CPU has it and
+//!   their matrix products on OpenBLAS where the system has it ([`blas`]);
+//! - `portable`: these kernels, with the loops compiled for the baseline CPU only and the products
+//!   on the `gemm` crate (pure Rust);
 //! - `stock`: burn-flex's own im2col convolution everywhere.
 
+pub mod blas;
 pub mod winograd;
 
 use std::sync::OnceLock;

@@ -6,7 +6,7 @@
 //! 1. filters → `U[36][c_out][c_in]` (`G g Gᵀ`);
 //! 2. inputs → `V[36][c_in][tiles]` (`Bᵀ d B`), one 6×6 patch per 4×4 output tile, images in groups
 //!    that bound the memory (2.25× their size);
-//! 3. 36 matrix products `M[ξν] = U[ξν] · V[ξν]` over blocks of tiles (the `gemm` crate, one thread
+//! 3. 36 matrix products `M[ξν] = U[ξν] · V[ξν]` over blocks of tiles ([`crate::blas`], one thread
 //!    each; blocks in parallel);
 //! 4. `M` → outputs (`Aᵀ m A`), plus the bias.
 //!
@@ -14,11 +14,13 @@
 //! 4`), so every tile's six columns are contiguous runs and each transform is an element-wise
 //! combination of slices that the compiler vectorises.
 //!
-//! Results do not depend on the batch or on the number of threads: every product has the same
-//! shape whatever the batch (blocks of a fixed number of tiles, zero-padded at the end), and each
-//! output comes from its own column of it.
+//! Results do not depend on the batch or on the number of threads: every product of a layer has the
+//! same shape whatever the batch (blocks of a fixed number of tiles, zero-padded at the end), each runs
+//! on one thread, and a column's result depends on the product's shape, not on where it sits in it.
 
 use rayon::prelude::*;
+
+use crate::blas::{sgemm, Operand};
 
 /// A 3×3 convolution with stride 1, padding 1, no dilation and one group, on NCHW `f32` data: the
 /// output has the input's height and width.
@@ -100,10 +102,12 @@ impl Conv3x3 {
                 }
             }
         }
-        let total = batch * plane;
-        // Every product has `sub` columns, zero-padded at the end of the batch: gemm's order of
-        // summation depends on a product's width, never on where a column sits in it.
+        // Every product has `sub` columns and each image's positions start a product of their own
+        // (zero-padded to whole products), so a position sits at the same column of a product of the
+        // same shape whatever else is in the batch.
         let sub = IM2COL_COLUMNS.min(plane.div_ceil(8) * 8);
+        let slot = plane.div_ceil(sub) * sub;
+        let total = batch * slot;
         let chunk = ((COLUMN_VALUES / rows).clamp(256, 8192) / sub).max(1) * sub;
         let mut col = vec![0f32; rows * chunk];
         let out_ptr = SyncPtr(out.as_mut_ptr());
@@ -111,10 +115,10 @@ impl Conv3x3 {
             let len = chunk.min(total - start);
             col.par_chunks_mut(chunk).enumerate().for_each(|(r, dst)| {
                 let (tap, c) = (r / c_in, r % c_in);
-                im2col_row(x, *self, tap, c, start, &mut dst[..len]);
+                im2col_row(x, *self, slot, tap, c, start, &mut dst[..len]);
                 dst[len..].fill(0.0);
             });
-            let sub_blocks = len.div_ceil(sub);
+            let sub_blocks = len / sub;
             let channel_blocks = c_out.div_ceil(IM2COL_CHANNELS);
             (0..sub_blocks * channel_blocks).into_par_iter().for_each_init(
                 || vec![0f32; IM2COL_CHANNELS * sub],
@@ -125,26 +129,15 @@ impl Conv3x3 {
                     // SAFETY: y holds ks × sub values; wt rows k0..k0 + ks and col columns
                     // e0..e0 + sub (inside the chunk) are in bounds.
                     unsafe {
-                        gemm::gemm(
+                        sgemm(
                             ks,
                             sub,
                             rows,
+                            Operand::rows(wt.as_ptr().add(k0 * rows), rows),
+                            Operand::rows(col.as_ptr().add(e0), chunk),
                             y.as_mut_ptr(),
-                            1,
-                            sub as isize,
+                            sub,
                             false,
-                            wt.as_ptr().add(k0 * rows),
-                            1,
-                            rows as isize,
-                            col.as_ptr().add(e0),
-                            1,
-                            chunk as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
                         );
                     }
                     for k in 0..ks {
@@ -154,7 +147,11 @@ impl Conv3x3 {
                         let mut e = 0;
                         while e < cols {
                             let p = start + e0 + e;
-                            let (image, pos) = (p / plane, p % plane);
+                            let (image, pos) = (p / slot, p % slot);
+                            if pos >= plane {
+                                e += (slot - pos).min(cols - e); // padding
+                                continue;
+                            }
                             let run = (plane - pos).min(cols - e);
                             let at = (image * c_out + k0 + k) * plane + pos;
                             // SAFETY: (image, channel k0 + k, positions pos..pos + run) belong to this
@@ -206,17 +203,23 @@ impl Conv3x3 {
         let geo = Geometry::new(height, width);
         let u = transform_filters(weight, c_out, c_in);
         let block = (BLOCK_VALUES / c_in).clamp(16, 256) / 8 * 8;
-        let per_image = 36 * c_in * geo.tiles;
+        // Each image's tiles start a block of their own, so a tile sits at the same column of a
+        // product of the same shape whatever else is in the batch.
+        let slot = geo.tiles.div_ceil(block) * block;
+        let per_image = 36 * c_in * slot;
         let images_per_group = (GROUP_VALUES / per_image).max(1);
         let out_ptr = SyncPtr(out.as_mut_ptr());
         let mut v = Vec::new();
         for first in (0..batch).step_by(images_per_group) {
             let images = images_per_group.min(batch - first);
-            let tiles = images * geo.tiles;
-            let padded = tiles.div_ceil(block) * block;
+            let padded = images * slot;
             // Every valid column is written; only the padding columns need zeros.
             v.resize(36 * c_in * padded, 0.0);
-            v.par_chunks_mut(padded).for_each(|row| row[tiles..].fill(0.0));
+            v.par_chunks_mut(padded).for_each(|row| {
+                for image in row.chunks_exact_mut(slot) {
+                    image[geo.tiles..].fill(0.0);
+                }
+            });
             transform_inputs(
                 &x[first * c_in * height * width..][..images * c_in * height * width],
                 &geo,
@@ -224,8 +227,9 @@ impl Conv3x3 {
                 images,
                 &mut v,
                 padded,
+                slot,
             );
-            let group = Group { geo: &geo, c_in, c_out, first, tiles, padded, block };
+            let group = Group { geo: &geo, c_in, c_out, first, padded, block, slot };
             multiply_and_untransform(&group, &u, &v, bias, out_ptr);
         }
         out
@@ -301,26 +305,15 @@ impl Conv3x3 {
             // SAFETY: dst is this task's [tap][k0..k0 + ks][..c_in]; the dy rows [k0..k0 + ks][..run]
             // and the x columns [..c_in][offset..offset + run] are in bounds (offset + run <= x_stride).
             unsafe {
-                gemm::gemm(
+                sgemm(
                     ks,
                     c_in,
                     run,
+                    Operand::rows(gp.as_ptr().add(k0 * run), run),
+                    Operand::columns(xp.as_ptr().add(offset), x_stride),
                     dst.at((tap * c_out + k0) * c_in),
-                    1,
-                    c_in as isize,
+                    c_in,
                     false,
-                    gp.as_ptr().add(k0 * run),
-                    1,
-                    run as isize,
-                    xp.as_ptr().add(offset),
-                    x_stride as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
                 );
             }
         });
@@ -338,16 +331,23 @@ impl Conv3x3 {
     }
 }
 
-/// Row `(tap, c)` of the im2col matrix for positions `start..start + dst.len()` of the batch:
-/// `x[n][c][y + i - 1][x + j - 1]`, zero outside the image.
-fn im2col_row(x: &[f32], conv: Conv3x3, tap: usize, c: usize, start: usize, dst: &mut [f32]) {
+/// Row `(tap, c)` of the im2col matrix for columns `start..start + dst.len()` of the batch (`slot`
+/// columns per image, the positions then zeros): `x[n][c][y + i - 1][x + j - 1]`, zero outside the
+/// image.
+fn im2col_row(x: &[f32], conv: Conv3x3, slot: usize, tap: usize, c: usize, start: usize, dst: &mut [f32]) {
     let Conv3x3 { c_in, height: h, width: w, .. } = conv;
     let (di, dj) = (tap / 3, tap % 3);
     let plane = h * w;
     let mut e = 0;
     while e < dst.len() {
         let p = start + e;
-        let (image, pos) = (p / plane, p % plane);
+        let (image, pos) = (p / slot, p % slot);
+        if pos >= plane {
+            let run = (slot - pos).min(dst.len() - e);
+            dst[e..e + run].fill(0.0);
+            e += run;
+            continue;
+        }
         let (y, x0) = (pos / w, pos % w);
         let run = (w - x0).min(dst.len() - e);
         let out = &mut dst[e..e + run];
@@ -407,10 +407,11 @@ struct Group<'a> {
     c_out: usize,
     /// Its first image in the batch.
     first: usize,
-    tiles: usize,
-    /// `tiles` rounded up to a whole number of blocks: `V`'s row length.
+    /// `V`'s row length: a slot per image.
     padded: usize,
     block: usize,
+    /// Columns per image: its tiles rounded up to whole blocks.
+    slot: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -557,7 +558,7 @@ dispatch!(filter_chunk(len: usize, g: &[f32], t1: &mut [f32], out: &mut [f32]) {
 });
 
 /// `V[ξν][c][t] = (Bᵀ d B)[ξ][ν]` for every tile `t` of the group's images.
-fn transform_inputs(x: &[f32], geo: &Geometry, c_in: usize, images: usize, v: &mut [f32], padded: usize) {
+fn transform_inputs(x: &[f32], geo: &Geometry, c_in: usize, images: usize, v: &mut [f32], padded: usize, slot: usize) {
     let v_ptr = SyncPtr(v.as_mut_ptr());
     let plane = geo.height * geo.width;
     (0..images * c_in).into_par_iter().for_each_init(
@@ -569,7 +570,7 @@ fn transform_inputs(x: &[f32], geo: &Geometry, c_in: usize, images: usize, v: &m
                 // SAFETY: (image, c, ty) owns V[*][c][image·tiles + ty·tw ..][..tw]; the ranges of
                 // different tasks and tile rows are disjoint.
                 let dst: [&mut [f32]; 36] = std::array::from_fn(|xn| unsafe {
-                    let at = (xn * c_in + c) * padded + image * geo.tiles + ty * geo.tw;
+                    let at = (xn * c_in + c) * padded + image * slot + ty * geo.tw;
                     std::slice::from_raw_parts_mut(v_ptr.at(at), geo.tw)
                 });
                 input_tile_row(geo, src, ty, rows, z, line, dst);
@@ -631,33 +632,22 @@ fn multiply_and_untransform(group: &Group, u: &[f32], v: &[f32], bias: Option<&[
             let ks = BLOCK_CHANNELS.min(c_out - k0);
             let t0 = b * block;
             for xn in 0..36 {
-                // SAFETY: the pointers and strides describe U[xn][k0..k0 + ks][..c_in],
-                // V[xn][..c_in][t0..t0 + block] and m[xn][..ks][..block], all in bounds.
+                // SAFETY: the operands are U[xn][k0..k0 + ks][..c_in], V[xn][..c_in][t0..t0 + block] and
+                // m[xn][..ks][..block], all in bounds.
                 unsafe {
-                    gemm::gemm(
+                    sgemm(
                         ks,
                         block,
                         c_in,
+                        Operand::rows(u.as_ptr().add((xn * c_out + k0) * c_in), c_in),
+                        Operand::rows(v.as_ptr().add(xn * c_in * group.padded + t0), group.padded),
                         m.as_mut_ptr().add(xn * ks * block),
-                        1,
-                        block as isize,
+                        block,
                         false,
-                        u.as_ptr().add((xn * c_out + k0) * c_in),
-                        1,
-                        c_in as isize,
-                        v.as_ptr().add(xn * c_in * group.padded + t0),
-                        1,
-                        group.padded as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
                     );
                 }
             }
-            let valid = block.min(group.tiles.saturating_sub(t0));
+            let valid = block;
             for k in 0..ks {
                 let b = bias.map_or(0.0, |b| b[k0 + k]);
                 output_tiles(group, &m[..36 * ks * block], k, ks, t0, valid, k0 + k, b, scratch, out);
@@ -684,8 +674,11 @@ dispatch!(output_tiles(group: &Group, m: &[f32], k: usize, ks: usize, t0: usize,
     let (h, w) = (geo.height, geo.width);
     for e in 0..valid {
         let t = t0 + e;
-        let image = group.first + t / geo.tiles;
-        let (ty, tx) = ((t % geo.tiles) / geo.tw, t % geo.tw);
+        let (image, tile) = (group.first + t / group.slot, t % group.slot);
+        if tile >= geo.tiles {
+            continue; // padding
+        }
+        let (ty, tx) = (tile / geo.tw, tile % geo.tw);
         let plane = (image * group.c_out + channel) * h * w;
         for alpha in 0..4.min(h - 4 * ty) {
             let row = plane + (4 * ty + alpha) * w + 4 * tx;

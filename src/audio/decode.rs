@@ -41,7 +41,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, DecodeFailure> {
 /// Decode `path` to mono and resample it to `target_rate` (`None`: keep the file's rate). A panic
 /// inside the decoder is this file's failure, not the caller's.
 pub fn decode_mono(path: &Path, target_rate: Option<u32>) -> Result<Decoded, DecodeFailure> {
-    crate::isolate::isolate("decoding", || decode(path, target_rate, None)).map_err(DecodeFailure)?
+    crate::isolate::isolate("decoding", "the decoder", || decode(path, target_rate, None)).map_err(DecodeFailure)?
 }
 
 /// The start of the reason [`decode_mono_at_most`] gives for a file longer than its limit.
@@ -50,7 +50,8 @@ pub const TOO_LONG: &str = "longer than";
 /// [`decode_mono`] that stops, with a reason starting [`TOO_LONG`], as soon as the decoded audio
 /// passes `max_seconds` (a small compressed file can decode into hours).
 pub fn decode_mono_at_most(path: &Path, target_rate: Option<u32>, max_seconds: f64) -> Result<Decoded, DecodeFailure> {
-    crate::isolate::isolate("decoding", || decode(path, target_rate, Some(max_seconds))).map_err(DecodeFailure)?
+    crate::isolate::isolate("decoding", "the decoder", || decode(path, target_rate, Some(max_seconds)))
+        .map_err(DecodeFailure)?
 }
 
 fn decode(path: &Path, target_rate: Option<u32>, max_seconds: Option<f64>) -> Result<Decoded, DecodeFailure> {

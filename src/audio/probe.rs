@@ -40,7 +40,7 @@ impl Probe {
 /// Read the header of an audio file. The error is a short reason, for a report; a panic inside the
 /// demuxer is one too.
 pub fn probe(path: &Path) -> Result<Probe, String> {
-    crate::isolate::isolate("reading the header", || probe_header(path))?
+    crate::isolate::isolate("reading the header", "the decoder", || probe_header(path))?
 }
 
 fn probe_header(path: &Path) -> Result<Probe, String> {

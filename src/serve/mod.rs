@@ -141,17 +141,16 @@ fn run_jobs(
     text: impl Fn(String) -> Result<Vec<f32>>,
     audio: impl Fn(Vec<f32>) -> Result<Vec<f32>>,
 ) {
-    let isolated = |f: &dyn Fn() -> Result<Vec<f32>>| {
-        crate::isolate::isolate("embedding", f)
-            .unwrap_or_else(|m| Err(Error::Internal(m.replace("the decoder panicked", "the model panicked"))))
+    let isolated = |f: Box<dyn FnOnce() -> Result<Vec<f32>> + '_>| {
+        crate::isolate::isolate("embedding", "the model", f).unwrap_or_else(|m| Err(Error::Internal(m)))
     };
     for job in rx {
         match job {
             Job::Text(t, reply) => {
-                let _ = reply.send(isolated(&|| text(t.clone())));
+                let _ = reply.send(isolated(Box::new(|| text(t))));
             }
             Job::Audio(w, reply) => {
-                let _ = reply.send(isolated(&|| audio(w.clone())));
+                let _ = reply.send(isolated(Box::new(|| audio(w))));
             }
         }
     }

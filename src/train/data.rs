@@ -232,14 +232,14 @@ impl<T: Send + 'static> Prefetch<T> {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let item = crate::isolate::isolate("preparing a batch", || make(i)).unwrap_or_else(|panic| {
+                    let item = crate::isolate::isolate("preparing a batch", "it", || make(i)).unwrap_or_else(|panic| {
                         Err(Error::Training {
                             iteration: i + 1,
                             msg: format!(
                                 "a data worker failed ({}) on batch {} (clips: {})",
-                                panic.replace("the decoder panicked", "it panicked"),
+                                panic,
                                 i + 1,
-                                crate::isolate::isolate("naming the clips", || name(i))
+                                crate::isolate::isolate("naming the clips", "it", || name(i))
                                     .unwrap_or_else(|_| "unknown".into())
                             ),
                         })
