@@ -92,6 +92,10 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    if let Err(e) = clap_tools_backends::check_cpu_kernels() {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     let result = match cli.command {
         Command::Scan(a) => cmd_scan::run(a),
         Command::Runs(a) => cmd_runs::run(a),

@@ -25,6 +25,13 @@ pub type AutodiffSelected = burn::backend::Autodiff<Selected>;
 /// The device type of the selected backend.
 pub type Device = <Selected as burn::tensor::backend::BackendTypes>::Device;
 
+/// Whether the environment's choice of CPU kernels (`CLAP_TOOLS_KERNELS`: auto, portable or stock)
+/// is one there is; a program checks it before starting work, as an unknown value would otherwise
+/// stop the process at the first convolution.
+pub fn check_cpu_kernels() -> Result<(), String> {
+    clap_tools_kernels::mode_from_env().map(|_| ())
+}
+
 /// Name of the backend this build selected, for logs and `--version`.
 pub const fn backend_name() -> &'static str {
     if cfg!(feature = "cuda") {

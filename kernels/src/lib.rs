@@ -44,8 +44,18 @@ impl Mode {
     }
 }
 
+/// [`MODE_VAR`]'s mode, or why its value is not one: for a program to check before it starts work
+/// (then [`mode`] cannot fail).
+pub fn mode_from_env() -> Result<Mode, String> {
+    match std::env::var(MODE_VAR) {
+        Err(_) => Ok(Mode::Auto),
+        Ok(v) => Mode::parse(&v).ok_or_else(|| format!("{MODE_VAR}={v:?}: expected auto, portable or stock")),
+    }
+}
+
 /// The process's mode, read from [`MODE_VAR`] on first use. A value it does not know stops the
-/// process: kernels silently other than the ones asked for would make a parity run meaningless.
+/// process (programs check [`mode_from_env`] first): kernels silently other than the ones asked for
+/// would make a parity run meaningless.
 pub fn mode() -> Mode {
     static MODE: OnceLock<Mode> = OnceLock::new();
     *MODE.get_or_init(|| match std::env::var(MODE_VAR) {
