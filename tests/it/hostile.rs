@@ -326,3 +326,19 @@ mod pth {
         assert_absent(&dir.path().join("e.npy"));
     }
 }
+
+#[test]
+fn an_unknown_choice_of_cpu_kernels_is_named_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = hostile_folder(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clap-tools"))
+        .args(["features", s(&audio.join("channels.wav")), "-o", s(&dir.path().join("m.npy"))])
+        .env("CLAP_TOOLS_KERNELS", "fast")
+        .output()
+        .expect("run clap-tools");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("CLAP_TOOLS_KERNELS=\"fast\": expected auto, portable or stock"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_absent(&dir.path().join("m.npy"));
+}
